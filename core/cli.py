@@ -1,0 +1,59 @@
+"""`fundus-studio` command line. With no arguments it opens the GUI.
+
+Each subcommand lives in its own module under core.commands and exposes
+`register(subparsers)`; the handler it sets returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from core import DISCLAIMER, __version__
+
+COMMAND_MODULES = [
+    "core.commands.info",
+    "core.commands.enhance",
+    "core.commands.models",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fundus-studio",
+        description=f"Fundus Studio {__version__}: enhance retinal photographs with MAGE-Net. {DISCLAIMER}.",
+        epilog="Run without arguments to open the desktop application.",
+    )
+    parser.add_argument("--version", action="version", version=f"fundus-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def open_gui(argv: Sequence[str] = ()) -> int:
+    try:
+        from app.main import run_app  # noqa: PLC0415 - the GUI is optional for the engine
+    except ImportError as exc:  # the GUI is not built yet, or PySide6 is missing
+        print(f"The desktop application is not available: {exc}", file=sys.stderr)
+        print("Use the command line: fundus-studio --help", file=sys.stderr)
+        return 2
+    return run_app(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return open_gui()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
