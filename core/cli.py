@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "core.commands.info",
     "core.commands.enhance",
     "core.commands.models",
+    "core.commands.bench",
 ]
 
 

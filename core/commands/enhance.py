@@ -1,0 +1,88 @@
+"""`fundus-studio enhance INPUT... -o OUTDIR`: enhance photos at full resolution."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.errors import FundusError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enhance", help="enhance photos with MAGE-Net at full resolution")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for enhanced images")
+    p.add_argument("--model", help="NAME or NAME@VERSION (default: the active model)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--mode", default="fast", choices=["fast", "tiled"], help="fast (guided) or tiled (high quality)")
+    p.add_argument(
+        "--format", default="auto", choices=["auto", "png", "tiff", "jpg"],
+        help="output format; auto = 16-bit TIFF for 16-bit inputs, PNG otherwise",
+    )
+    p.set_defaults(handler=run)
+
+
+def collect_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given, and image files found in folders (sorted, recursive)."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def output_path(outdir: Path, source: Path, bit_depth: int, fmt: str) -> Path:
+    if fmt == "auto":
+        fmt = "tiff" if bit_depth > 8 else "png"
+    suffix = {"png": ".png", "tiff": ".tif", "jpg": ".jpg"}[fmt]
+    return outdir / f"{source.stem}_enhanced{suffix}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from core.enhance import Enhancer  # noqa: PLC0415
+    from core.imaging import read, write  # noqa: PLC0415
+
+    files = collect_inputs(args.inputs)
+    if not files:
+        print("No images found in the given inputs.", file=sys.stderr)
+        return 2
+    try:
+        enhancer = Enhancer(model=args.model, device=args.device)
+    except FundusError as err:
+        print(f"Cannot enhance: {err}", file=sys.stderr)
+        return 2
+    info = enhancer.model_info
+    print(f"Model {info['name']} {info['version']} on {enhancer.device_choice.label}, mode {args.mode}")
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[Path, str]] = []
+    with tqdm(total=len(files), unit="image", file=sys.stderr, dynamic_ncols=True) as bar:
+        for src in files:
+            bar.set_description(src.name[:30])
+            t0 = time.perf_counter()
+            try:
+                image = read(src)
+                result = enhancer.enhance(image, mode=args.mode)
+                dest = output_path(outdir, src, image.bit_depth, args.format)
+                written = write(dest, result.pixels, provenance=result.provenance(image), input_path=src,
+                                bit_depth=image.bit_depth)
+                bar.write(f"ok      {src} -> {written.path} ({image.width}x{image.height}, "
+                          f"{time.perf_counter() - t0:.1f} s)")
+            except FundusError as err:
+                failures.append((src, str(err)))
+                bar.write(f"FAILED  {src}: {err}")
+            bar.update(1)
+    done = len(files) - len(failures)
+    print(f"{done} of {len(files)} enhanced into {outdir}" + (f", {len(failures)} failed:" if failures else "."))
+    for src, reason in failures:
+        print(f"  {src}: {reason}")
+    return 1 if failures else 0

@@ -1,0 +1,35 @@
+"""Small synthetic fundus-like photos made by the tests themselves (no research data)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def make_fundus(height: int = 300, width: int = 360, radius: float | None = None, seed: int = 0,
+                dtype: type = np.uint8) -> np.ndarray:
+    """An orange disc with darker branching 'vessels' and a bright 'optic disc' on black."""
+    rng = np.random.default_rng(seed)
+    radius = radius or 0.45 * min(height, width)
+    cy, cx = height / 2, width / 2
+    img = np.zeros((height, width, 3), np.float32)
+    yy, xx = np.mgrid[0:height, 0:width]
+    r = np.hypot(yy - cy, xx - cx)
+    disc = r <= radius
+    shade = 1.0 - 0.35 * (r / radius) ** 2
+    img[..., 0] = 0.75 * shade
+    img[..., 1] = 0.38 * shade
+    img[..., 2] = 0.18 * shade
+    canvas = np.zeros((height, width), np.float32)
+    for _ in range(10):
+        angle = rng.uniform(0, 2 * np.pi)
+        x0, y0 = cx + 0.1 * radius * np.cos(angle), cy + 0.1 * radius * np.sin(angle)
+        x1, y1 = cx + 0.95 * radius * np.cos(angle + 0.3), cy + 0.95 * radius * np.sin(angle + 0.3)
+        cv2.line(canvas, (int(x0), int(y0)), (int(x1), int(y1)), 1.0, int(rng.integers(1, 4)), cv2.LINE_AA)
+    img *= (1.0 - 0.45 * canvas)[..., None]
+    od = np.hypot(yy - cy, xx - (cx + 0.4 * radius)) < 0.12 * radius
+    img[od] = np.clip(img[od] + 0.3, 0, 1)
+    img += rng.normal(0, 0.01, img.shape).astype(np.float32)
+    img = np.clip(img, 0, 1) * disc[..., None]
+    maxv = np.iinfo(dtype).max
+    return np.rint(img * maxv).astype(dtype)
