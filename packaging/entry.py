@@ -1,0 +1,10 @@
+"""Entry point of the frozen application (PyInstaller): the same `fundus-studio` command."""
+
+import multiprocessing
+import sys
+
+from core.cli import main
+
+if __name__ == "__main__":
+    multiprocessing.freeze_support()  # DataLoader / torchrun children in a frozen app
+    sys.exit(main())
