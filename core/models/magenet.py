@@ -20,7 +20,7 @@ stage dominates the cost and is kept narrow.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, NamedTuple
 
 import torch
@@ -54,8 +54,6 @@ class MageNetConfig:
     sa_kernel: int = 7
     structure_hidden: int = 8
     """Width of the structure head's hidden layer."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes kept with the config (ignored by the network)."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
