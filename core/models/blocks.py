@@ -32,6 +32,9 @@ class ChannelAttention(nn.Module):
         hidden = max(1, channels // reduction)
         self.squeeze = nn.Conv2d(channels, hidden, 1, bias=True)
         self.excite = nn.Conv2d(hidden, channels, 1, bias=True)
+        # Start every hidden unit alive: with the default bias a unit whose ReLU is
+        # closed for every image gets no gradient and stays dead for good.
+        nn.init.constant_(self.squeeze.bias, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = F.adaptive_avg_pool2d(x, 1)
