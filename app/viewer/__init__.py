@@ -1,0 +1,1 @@
+"""The image viewer: one shared view state, canvases that follow it, compare modes, overlays."""
