@@ -1,0 +1,127 @@
+"""Vessel segmentation accuracy on the held-out evaluation images.
+
+DRIVE test 01-20 (1st_manual, inside the FOV, native resolution) and HRF 09-10 of
+each class (manual1, inside the FOV, native 3504x2336). AUC, accuracy, IoU, Dice,
+sensitivity and specificity are pooled over all FOV pixels of the set (the
+customary way DRIVE numbers are reported), with per-image AUC kept too.
+`transform` lets the degrade/enhance recovery table feed degraded or enhanced
+photos to the same segmenter while the labels stay the clean manual ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from core.errors import FundusError
+from core.progress import ProgressCallback, StopCallback, check_stop, report
+
+Transform = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb float [0,1], fov) -> rgb float
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Exact area under the ROC curve (ties counted half), by ranking."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    npos = int(y.sum())
+    nneg = y.size - npos
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    s_sorted = s[order]
+    # average ranks over ties
+    ranks = np.empty(s.size, dtype=np.float64)
+    boundaries = np.flatnonzero(np.diff(s_sorted)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [s.size]])
+    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each tie group
+    ranks[order] = np.repeat(avg, ends - starts)
+    return float((ranks[y].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
+
+
+def binary_scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy, IoU, Dice, sensitivity, specificity of a binary prediction."""
+    p = np.asarray(pred, dtype=bool).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    tp = float(np.sum(p & y))
+    fp = float(np.sum(p & ~y))
+    fn = float(np.sum(~p & y))
+    tn = float(p.size - tp - fp - fn)
+    return {
+        "accuracy": (tp + tn) / max(p.size, 1),
+        "iou": tp / max(tp + fp + fn, 1.0),
+        "dice": 2 * tp / max(2 * tp + fp + fn, 1.0),
+        "sensitivity": tp / max(tp + fn, 1.0),
+        "specificity": tn / max(tn + fp, 1.0),
+    }
+
+
+def dice_by_threshold(probs: list[np.ndarray], labels: list[np.ndarray], bins: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled Dice for thresholds on a grid (via histograms, cheap for many pixels)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    pos = np.zeros(bins)
+    neg = np.zeros(bins)
+    for p, y in zip(probs, labels):
+        pos += np.histogram(p[y], bins=edges)[0]
+        neg += np.histogram(p[~y], bins=edges)[0]
+    tp = np.cumsum(pos[::-1])[::-1]  # predicted positive at threshold edges[k]
+    fp = np.cumsum(neg[::-1])[::-1]
+    fn = pos.sum() - tp
+    dice = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return edges[:-1], dice
+
+
+def dataset_ids(dataset: str) -> tuple[str, list[str]]:
+    from core.training.vessel_data import DRIVE_TEST_IDS, HRF_TEST_IDS  # noqa: PLC0415
+
+    if dataset == "drive_test":
+        return "drive_test", DRIVE_TEST_IDS
+    if dataset == "hrf_test":
+        return "hrf", HRF_TEST_IDS
+    raise FundusError(f"Unknown vessel evaluation set {dataset!r} (use 'drive_test' or 'hrf_test').")
+
+
+def evaluate_vessels(
+    segmenter: Any,
+    dataset: str = "drive_test",
+    transform: Optional[Transform] = None,
+    *,
+    data_root: Optional[Path] = None,
+    threshold: Optional[float] = None,
+    progress: Optional[ProgressCallback] = None,
+    should_stop: Optional[StopCallback] = None,
+) -> dict[str, Any]:
+    """AUC / accuracy / IoU / Dice (pooled inside the FOV) of `segmenter` on an evaluation set.
+
+    segmenter: a core.vessels.VesselSegmenter (needs `.probability(rgb, fov)` and `.threshold`).
+    transform: applied to each clean photo (float RGB [0,1], fov) before segmentation.
+    """
+    from core.paths import shared_data_dir  # noqa: PLC0415
+    from core.training.vessel_data import load_sample  # noqa: PLC0415
+
+    root = Path(data_root) if data_root else shared_data_dir()
+    if root is None:
+        raise FundusError("The research data folder (../shared/data/fundus) was not found.")
+    kind, ids = dataset_ids(dataset)
+    thr = float(segmenter.threshold if threshold is None else threshold)
+    probs, labels, per_image = [], [], []
+    for k, sid in enumerate(ids):
+        check_stop(should_stop)
+        report(progress, k, len(ids), f"{dataset} {sid}")
+        s = load_sample(root, kind, sid)
+        rgb = s.rgb if transform is None else np.clip(np.asarray(transform(s.rgb, s.fov), np.float32), 0, 1)
+        prob = segmenter.probability(rgb, s.fov)
+        p, y = prob[s.fov], s.label[s.fov]
+        probs.append(p.astype(np.float32))
+        labels.append(y)
+        per_image.append({"id": sid, "auc": roc_auc(p, y), **binary_scores(p >= thr, y)})
+    report(progress, len(ids), len(ids), f"{dataset} done")
+    allp = np.concatenate(probs)
+    ally = np.concatenate(labels)
+    out: dict[str, Any] = {"dataset": dataset, "images": len(ids), "threshold": thr, "auc": roc_auc(allp, ally)}
+    out.update(binary_scores(allp >= thr, ally))
+    out["mean_image_auc"] = float(np.mean([r["auc"] for r in per_image]))
+    out["per_image"] = per_image
+    return out
