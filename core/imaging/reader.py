@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -65,15 +66,13 @@ def read(path: str | os.PathLike[str]) -> FundusImage:
         from core.imaging.dicom import read_dicom  # pydicom is imported only when needed
 
         rgb, bit_depth = read_dicom(data, name, meta)
-        orientation = 1
+        meta["exif_orientation"] = 1
     elif data[:4] in _TIFF_MAGIC:
-        rgb, bit_depth, orientation = _read_tiff(data, name, meta)
+        rgb, bit_depth = _read_tiff(data, name, meta)
     else:
-        rgb, bit_depth, orientation = _read_with_pillow(data, name, meta)
+        rgb, bit_depth = _read_with_pillow(data, name, meta)
 
-    rgb = apply_orientation(rgb, orientation)
     rgb = np.ascontiguousarray(rgb)
-    meta["exif_orientation"] = orientation
     meta["height"], meta["width"] = int(rgb.shape[0]), int(rgb.shape[1])
     meta["bit_depth"] = bit_depth
     if _channels_identical(rgb):
@@ -243,8 +242,10 @@ def _open_pillow(data: bytes, name: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"about {int(found.group(1)) / 1e6:.0f} megapixels" if found else "too large"
         raise UnsupportedImageError(
-            f"'{name}' is too large; Fundus Studio opens photographs up to {MAX_PIXELS // 1_000_000} megapixels."
+            f"'{name}' is {size}; Fundus Studio opens photographs up to {MAX_PIXELS // 1_000_000} megapixels."
         ) from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(
@@ -255,7 +256,8 @@ def _open_pillow(data: bytes, name: str) -> Image.Image:
         raise damaged_error(name) from exc
 
 
-def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int, int]:
+def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """PNG, JPEG, BMP: upright RGB and its bit depth; `meta` filled in place."""
     im = _open_pillow(data, name)
     fmt = _PIL_FORMATS.get(im.format or "")
     if fmt is None:
@@ -272,11 +274,12 @@ def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.
     except Exception:  # a broken EXIF block must not stop the photo from opening
         orientation = 1
         meta["notes"].append("The EXIF block could not be read; orientation left as stored.")
+    meta["exif_orientation"] = orientation
 
     png = _png_header(data)
     if fmt == "PNG" and png is not None and png[0] == 16 and png[1] in (2, 6):
         meta["original_mode"] = "RGBA;16" if png[1] == 6 else "RGB;16"
-        return _decode_png16(data, name, meta), 16, orientation
+        return apply_orientation(_decode_png16(data, name, meta), orientation), 16
 
     mode = im.mode
     if mode in _GRAY_MODES:
@@ -304,7 +307,7 @@ def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.
         rgb = np.asarray(im.convert("RGB"))
     else:
         raise UnsupportedImageError(f"'{name}' uses the colour mode {mode}, which Fundus Studio cannot read.")
-    return rgb, 8, orientation
+    return apply_orientation(rgb, orientation), 8
 
 
 def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
@@ -321,7 +324,8 @@ def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
 # ---------------------------------------------------------------- TIFF
 
 
-def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int, int]:
+def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """TIFF: upright RGB and its bit depth; sizes, grayscale and strip bounds checked first."""
     import tifffile
 
     meta["format"] = "TIFF"
@@ -354,8 +358,12 @@ def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
             raise damaged_error(name, "TIFF")
         tag = page.tags.get("Orientation")
         orientation = _valid_orientation(tag.value if tag is not None else 1, meta)
-        arr = _tiff_pixels(page, data, name)
-    if arr.ndim != 3 or arr.shape[:2] != (height, width) or arr.shape[2] not in (3, 4):
+        meta["exif_orientation"] = orientation
+        arr, upright = _tiff_pixels(page, data, name)
+    if not upright:
+        arr = apply_orientation(arr, orientation)
+    expected = (width, height) if orientation >= 5 else (height, width)
+    if arr.ndim != 3 or arr.shape[:2] != expected or arr.shape[2] not in (3, 4):
         raise UnsupportedImageError(f"'{name}' is not an RGB TIFF; Fundus Studio reads colour photographs.")
     if arr.dtype not in (np.uint8, np.uint16):
         raise UnsupportedImageError(f"'{name}' stores {arr.dtype} samples; Fundus Studio reads 8- and 16-bit TIFF.")
@@ -363,26 +371,27 @@ def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
         arr = resolve_alpha(arr, name, meta)
     if bits not in (8, 16):
         arr = scale_to_container(arr, bits, meta)
-    return arr, 8 if arr.dtype == np.uint8 else 16, orientation
+    return arr, 8 if arr.dtype == np.uint8 else 16
 
 
-def _tiff_pixels(page: Any, data: bytes, name: str) -> np.ndarray:
-    """tifffile decodes plain RGB; LZW/JPEG and unusual layouts go through libtiff (OpenCV)."""
+def _tiff_pixels(page: Any, data: bytes, name: str) -> tuple[np.ndarray, bool]:
+    """(pixels, already upright). tifffile decodes plain RGB as stored; LZW/JPEG and unusual
+    layouts go through libtiff (OpenCV), which applies the Orientation tag itself (tested)."""
     if int(page.photometric) == 2:  # RGB
         try:
             arr = page.asarray()
             if int(page.planarconfig) == 2 and arr.ndim == 3:  # separate planes: (S, H, W)
                 arr = np.moveaxis(arr, 0, -1)
-            return arr
+            return arr, False
         except Exception:
             pass  # e.g. "LZW requires imagecodecs": libtiff below handles it
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise damaged_error(name, "TIFF")
     if arr.ndim == 3 and arr.shape[2] == 4:
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA), True
     if arr.ndim == 3 and arr.shape[2] == 3:
-        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), True
     if arr.ndim == 2:
         raise grayscale_error(name)
-    return arr
+    return arr, True
