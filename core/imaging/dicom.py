@@ -41,13 +41,17 @@ def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
 
     meta["format"] = "DICOM"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom warns on harmless oddities of real files
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # pydicom warns on oddities; we only look for a cut-off file
             ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ImageReadError(f"'{name}' is not a readable DICOM file (it may be damaged or another kind of file).") from exc
+    cut_off = any("end of file" in str(w.message).lower() for w in caught)
+    has_preamble = data[128:132] == b"DICM"
     if "PixelData" not in ds:
-        if len(ds) == 0 or "SOPClassUID" not in ds and "Rows" not in ds:
+        if cut_off or (has_preamble and len(ds) == 0):
+            raise damaged_error(name, "DICOM")
+        if "SOPClassUID" not in ds and "Rows" not in ds:
             raise ImageReadError(
                 f"'{name}' is not a readable DICOM file (it may be damaged or another kind of file)."
             )
