@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -162,19 +162,16 @@ def private_degrade(rgb: np.ndarray, fov: np.ndarray, diameter: float, rng: np.r
     return out.astype(np.float32)
 
 
-def _external_degrader() -> Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]]:
-    """core.degrade's random degradation, when that module provides one."""
+def _external_degrader() -> Optional[Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]]:
+    """core.degrade.degrade with a random one of the 7 combinations, when that module exists."""
     try:
-        from core import degrade  # noqa: PLC0415 - written by another helper, optional here
+        from core.degrade import degrade  # noqa: PLC0415 - written by another helper, optional here
     except ImportError:
         return None
-    fn = getattr(degrade, "random_degradation", None)
-    if fn is None:
-        return None
 
-    def run(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        res = fn(rgb, rng=rng)
-        return np.asarray(getattr(res, "image", res), dtype=np.float32)
+    def run(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out, _ = degrade(rgb, fov, combination=None, seed=rng)
+        return np.asarray(out, dtype=np.float32)
 
     return run
 
@@ -186,12 +183,13 @@ class PatchSampler:
 
     def __init__(
         self,
-        samples: Sequence[Sample],
+        samples: Iterable[Sample],
         diameters: Sequence[float],
         patch: int,
         rng: np.random.Generator,
         degrade_fraction: float = 0.4,
         use_external_degrade: bool = True,
+        external_fraction: float = 0.75,
     ) -> None:
         self.patch = patch
         self.rng = rng
@@ -200,7 +198,9 @@ class PatchSampler:
         self.images: list[list[ScaledImage]] = [[scale_sample(s, d, pad) for d in diameters] for s in samples]
         self.degraded: dict[tuple[int, int], np.ndarray] = {}
         self.external = _external_degrader() if use_external_degrade else None
-        self.degrader_name = "core.degrade.random_degradation" if self.external else "private_degrade"
+        self.external_fraction = external_fraction if self.external is not None else 0.0
+        self.degrader_name = (f"core.degrade.degrade ({self.external_fraction:.0%}) + private_degrade"
+                              if self.external is not None else "private_degrade")
 
     def refresh_degraded(self, count: int) -> None:
         """Re-draw degraded versions of `count` random (image, scale) pairs."""
@@ -208,9 +208,9 @@ class PatchSampler:
             i = int(self.rng.integers(len(self.images)))
             j = int(self.rng.integers(len(self.images[i])))
             im = self.images[i][j]
-            if self.external is not None:
+            if self.external is not None and self.rng.random() < self.external_fraction:
                 try:
-                    rgb = self.external(im.rgb, self.rng)
+                    rgb = self.external(im.rgb, im.fov, self.rng)
                     rgb[~im.fov] = 0
                 except Exception:  # noqa: BLE001 - a foreign degrader must not kill a long run
                     rgb = private_degrade(im.rgb, im.fov, im.diameter, self.rng)

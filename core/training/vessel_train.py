@@ -28,7 +28,7 @@ from core.evaluation.vessel_eval import roc_auc
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
 from core.paths import shared_data_dir
 from core.progress import ProgressCallback, StopCallback, report
-from core.training.vessel_data import PatchSampler, Sample, assert_training_ids, load_sample, scale_sample
+from core.training.vessel_data import PatchSampler, ScaledImage, assert_training_ids, load_sample, scale_sample
 from core.vessels import predict_prob
 
 
@@ -36,16 +36,16 @@ def load_config(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def load_split(cfg: dict[str, Any], root: Path) -> tuple[list[Sample], list[Sample]]:
-    """Training and validation samples (both drawn from the training images only)."""
+def split_ids(cfg: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(dataset, id) pairs for training and validation, both drawn from the training images only."""
     d = cfg["data"]
     assert_training_ids(d["drive_ids"], d["hrf_ids"])
     val_drive, val_hrf = set(d.get("val_drive_ids", [])), set(d.get("val_hrf_ids", []))
     train, val = [], []
     for sid in d["drive_ids"]:
-        (val if sid in val_drive else train).append(load_sample(root, "drive_train", sid))
+        (val if sid in val_drive else train).append(("drive_train", sid))
     for sid in d["hrf_ids"]:
-        (val if sid in val_hrf else train).append(load_sample(root, "hrf", sid))
+        (val if sid in val_hrf else train).append(("hrf", sid))
     return train, val
 
 
@@ -58,11 +58,11 @@ def masked_loss(logits: torch.Tensor, y: torch.Tensor, m: torch.Tensor, dice_wei
     return bce + dice_weight * dice
 
 
-def validate(model: torch.nn.Module, val: list[Sample], diameter: float, tile: int, overlap: int) -> dict[str, float]:
-    """Pooled AUC at the working scale on the held-out training images."""
+def validate(model: torch.nn.Module, val: list, diameter: float, tile: int, overlap: int) -> dict[str, float]:
+    """Pooled AUC at the working scale on the held-out training images (Samples or ScaledImages)."""
     res: dict[str, list] = {"drive": [[], []], "hrf": [[], []]}
     for s in val:
-        im = scale_sample(s, diameter, pad=0)
+        im = s if isinstance(s, ScaledImage) else scale_sample(s, diameter, pad=0)
         prob = predict_prob(model, im.x, tile=tile, overlap=overlap)
         key = "drive" if s.name.startswith("drive") else "hrf"
         res[key][0].append(prob[im.fov])
@@ -100,11 +100,14 @@ def train(
     root = Path(data_root) if data_root else shared_data_dir()
     if root is None:
         raise FundusError("The research data folder (../shared/data/fundus) was not found.")
-    train_s, val_s = load_split(cfg, root)
+    train_ids, val_ids = split_ids(cfg)
     rng = np.random.default_rng(cfg["seed"])
-    sampler = PatchSampler(train_s, cfg["data"]["diameters"], t["patch"], rng,
-                           degrade_fraction=t.get("degrade_fraction", 0.4))
-    log(f"train images {len(train_s)}, val images {len(val_s)}, degrader {sampler.degrader_name}")
+    # load one native photo at a time and keep only the rescaled copies (HRF natives are ~100 MB each)
+    sampler = PatchSampler((load_sample(root, k, i) for k, i in train_ids), cfg["data"]["diameters"],
+                           t["patch"], rng, degrade_fraction=t.get("degrade_fraction", 0.4))
+    diameter_val = float(cfg["data"].get("val_diameter", 640))
+    val_s = [scale_sample(load_sample(root, k, i), diameter_val, pad=0) for k, i in val_ids]
+    log(f"train images {len(train_ids)}, val images {len(val_s)}, degrader {sampler.degrader_name}")
     model = VesselNet(VesselNetConfig.from_dict(cfg["model"]))
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
@@ -132,7 +135,6 @@ def train(
 
     steps, budget = int(t["steps"]), float(t["budget_minutes"]) * 60
     ema_decay = float(t.get("ema_decay", 0.998))
-    diameter_val = float(cfg["data"].get("val_diameter", 640))
     last_ckpt = time.time()
     t_start = time.time() - elapsed
     loss_avg, seen = 0.0, 0
