@@ -32,6 +32,11 @@ _SAFE_TAGS = (
     "NumberOfFrames",
     "HorizontalFieldOfView",
 )
+_INT_TAGS = {"BitsAllocated", "BitsStored", "NumberOfFrames"}
+
+
+def _not_dicom(name: str) -> ImageReadError:
+    return ImageReadError(f"'{name}' is not a readable DICOM file (it may be damaged or another kind of file).")
 
 
 def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
@@ -45,16 +50,14 @@ def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
             warnings.simplefilter("always")  # pydicom warns on oddities; we only look for a cut-off file
             ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise ImageReadError(f"'{name}' is not a readable DICOM file (it may be damaged or another kind of file).") from exc
+        raise _not_dicom(name) from exc
     cut_off = any("end of file" in str(w.message).lower() for w in caught)
     has_preamble = data[128:132] == b"DICM"
     if "PixelData" not in ds:
         if cut_off or (has_preamble and len(ds) == 0):
             raise damaged_error(name, "DICOM")
         if "SOPClassUID" not in ds and "Rows" not in ds:
-            raise ImageReadError(
-                f"'{name}' is not a readable DICOM file (it may be damaged or another kind of file)."
-            )
+            raise _not_dicom(name)
         raise ImageReadError(f"The DICOM file '{name}' contains no image.")
     meta["dicom"] = _safe_tags(ds)
     if "Laterality" in meta["dicom"] or "ImageLaterality" in meta["dicom"]:
@@ -106,7 +109,9 @@ def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
     if arr.ndim != 3 or arr.shape[:2] != (rows, cols) or arr.shape[2] != 3:
         raise UnsupportedImageError(f"The DICOM file '{name}' does not hold a single colour image.")
     if arr.dtype not in (np.uint8, np.uint16):
-        raise UnsupportedImageError(f"The DICOM file '{name}' stores {arr.dtype} samples, which Fundus Studio cannot read.")
+        raise UnsupportedImageError(
+            f"The DICOM file '{name}' stores {arr.dtype} samples, which Fundus Studio cannot read."
+        )
     if photometric != "PALETTE COLOR" and stored < arr.dtype.itemsize * 8:
         arr = scale_to_container(arr, stored, meta)
     return np.ascontiguousarray(arr), 8 if arr.dtype == np.uint8 else 16
@@ -141,13 +146,10 @@ def _safe_tags(ds: Any) -> dict[str, Any]:
         value = ds.get(keyword)
         if value is None or value == "":
             continue
-        if isinstance(value, (int, float)):
-            out[keyword] = value
-        else:
-            try:
-                out[keyword] = int(value) if keyword in ("BitsAllocated", "BitsStored", "NumberOfFrames") else str(value)
-            except (TypeError, ValueError):
-                out[keyword] = str(value)
+        try:
+            out[keyword] = int(value) if keyword in _INT_TAGS else str(value)
+        except (TypeError, ValueError):
+            out[keyword] = str(value)
     sop = ds.get("SOPClassUID")
     if sop is not None:
         out["SOPClass"] = getattr(sop, "name", str(sop))

@@ -403,7 +403,8 @@ def _huge_png(path: Path, w: int, h: int) -> Path:
     """A few hundred bytes whose header claims w x h pixels (decoding it would need GBs)."""
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1000)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+    chunks = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
     return path
 
 
@@ -471,6 +472,7 @@ def test_every_error_is_a_fundus_error_with_the_file_name(tmp_path):
 # ------------------------------------------------------------------ real data
 
 
+@pytest.mark.data
 def test_reads_every_research_photo(fundus_data):
     patterns = [
         "drive/*/images/*.tif",
