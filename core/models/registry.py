@@ -157,7 +157,9 @@ class ModelCard:
             raise ModelError("The model card's config must be a JSON object.")
         if self.weights_file and (Path(self.weights_file).name != self.weights_file or ".." in self.weights_file):
             raise ModelError(f"The model card's weights file {self.weights_file!r} must be a plain file name.")
-        if self.sha256 and not _SHA_RE.match(self.sha256):
+        if not isinstance(self.created, str) or not (self.parent is None or isinstance(self.parent, str)):
+            raise ModelError("The model card's created time and parent must be text.")
+        if not isinstance(self.sha256, str) or (self.sha256 and not _SHA_RE.match(self.sha256)):
             raise ModelError("The model card's sha256 is not a 64-digit hexadecimal hash.")
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +215,9 @@ class InstalledModel:
     weights_path: Path
     card_path: Path
     origin: str
+
+    def __hash__(self) -> int:  # the card is mutable, so hash by identity on disk
+        return hash((self.card.name, self.card.version, self.origin, str(self.weights_path)))
 
     @property
     def ref(self) -> str:
