@@ -72,7 +72,8 @@ def read(path: str | os.PathLike[str]) -> FundusImage:
     else:
         rgb, bit_depth = _read_with_pillow(data, name, meta)
 
-    rgb = np.ascontiguousarray(rgb)
+    if not (rgb.flags.writeable and rgb.flags.c_contiguous and rgb.flags.owndata):
+        rgb = np.array(rgb, order="C", copy=True)  # callers may edit pixels in place
     meta["height"], meta["width"] = int(rgb.shape[0]), int(rgb.shape[1])
     meta["bit_depth"] = bit_depth
     if _channels_identical(rgb):

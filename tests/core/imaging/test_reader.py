@@ -133,6 +133,14 @@ def test_tiff_rgb_with_opaque_alpha(tmp_path):
     np.testing.assert_array_equal(img.pixels, rgba[..., :3])
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif"])
+def test_pixels_are_a_writable_contiguous_copy(tmp_path, suffix):
+    path = save_pil(tmp_path / f"eye{suffix}", colour(), **({"quality": 95} if suffix == ".jpg" else {}))
+    img = read(path)
+    assert img.pixels.flags.writeable and img.pixels.flags.c_contiguous
+    img.pixels[0, 0] = 0  # downstream code may edit in place
+
+
 # ------------------------------------------------------------------ orientation
 
 
