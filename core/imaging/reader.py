@@ -56,6 +56,11 @@ def read(path: str | os.PathLike[str]) -> FundusImage:
 
     Raises ImageReadError (missing, empty, damaged, not an image) or
     UnsupportedImageError (too small/large, grayscale, transparency, other formats).
+
+    metadata always holds: format, original_mode, channels, width, height, bit_depth,
+    exif_orientation, file_size, notes (plain-language remarks for the user); and where
+    they apply: alpha, icc_profile, pages, frames/frame_used, bits_stored +
+    scaled_to_full_range, looks_grayscale, laterality, dicom (technical tags only).
     """
     src = Path(path)
     name = src.name or str(src)
@@ -212,7 +217,11 @@ def _channels_identical(rgb: np.ndarray) -> bool:
 
 
 def _looks_like_dicom(data: bytes, suffix: str) -> bool:
-    return data[128:132] == b"DICM" or suffix.lower() in _DICOM_SUFFIXES
+    """DICOM by its 'DICM' marker, or by name when the content is no other known image."""
+    if data[128:132] == b"DICM":
+        return True
+    other = data[:4] in _TIFF_MAGIC or data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff"
+    return suffix.lower() in _DICOM_SUFFIXES and not other
 
 
 def _valid_orientation(value: Any, meta: dict[str, Any]) -> int:

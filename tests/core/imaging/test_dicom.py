@@ -229,6 +229,12 @@ def test_text_file_named_dcm(tmp_path):
         read(path)
 
 
+def test_jpeg_misnamed_dcm_still_reads(tmp_path):
+    path = tmp_path / "photo.dcm"
+    Image.fromarray(colour()).save(path, format="JPEG", quality=95)
+    assert read(path).metadata["format"] == "JPEG"
+
+
 def test_huge_dimensions_refused_before_decoding(tmp_path):
     ds = make_ds(30000, 30000)
     ds.PixelData = b"\x00" * 300  # far too short: proves the header check comes first
