@@ -112,7 +112,8 @@ def test_tiff_lzw_16bit(tmp_path):
     rgb = colour(dtype=np.uint16)
     path = tmp_path / "eye16.tif"
     assert cv2.imwrite(str(path), rgb[..., ::-1].copy())  # OpenCV writes LZW
-    assert tifffile.TiffFile(path).pages[0].compression == 5
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].compression == 5  # LZW
     img = read(path)
     assert img.bit_depth == 16
     np.testing.assert_array_equal(img.pixels, rgb)
@@ -260,7 +261,8 @@ def test_gray_palette_is_refused(tmp_path):
     gray = Image.fromarray(colour()[..., 0]).convert("P")
     path = tmp_path / "graypal.png"
     gray.save(path)
-    assert Image.open(path).mode == "P"
+    with Image.open(path) as im:
+        assert im.mode == "P"
     with pytest.raises(UnsupportedImageError, match="grayscale"):
         read(path)
 
