@@ -1,0 +1,1 @@
+"""Dialogs: shortcuts, about (model card, disclaimer, credits), export."""

@@ -1,0 +1,60 @@
+"""Entry point of the desktop application: `fundus-studio` with no arguments lands here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="fundus-studio", add_help=True)
+    p.add_argument("paths", nargs="*", help="photos or folders to open")
+    p.add_argument("--mode", choices=("single", "split", "side", "flicker"), help="compare mode to start in")
+    args, _qt = p.parse_known_args(list(argv))
+    return args
+
+
+def create_app(argv: Sequence[str] = ()) :
+    """The QApplication, styled; pyqtgraph set to row-major images before any view exists."""
+    import pyqtgraph as pg  # noqa: PLC0415
+    from PySide6.QtWidgets import QApplication  # noqa: PLC0415
+
+    from app.style import apply_style  # noqa: PLC0415
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "fundus-studio", *argv])
+    app.setApplicationName("Fundus Studio")
+    app.setOrganizationName("FundusStudio")
+    apply_style(app)
+    return app
+
+
+def build_window(paths: Sequence[str] = (), mode: str | None = None):
+    """Main window with `paths` open, or the bundled samples when nothing else is open."""
+    from app.main_window import MainWindow  # noqa: PLC0415
+
+    win = MainWindow()
+    if mode:
+        win.set_mode(mode)
+    if paths:
+        win.open_paths(list(paths))
+    if win.image_list.count() == 0:
+        win.open_samples()
+    return win
+
+
+def run_app(argv: Sequence[str] = ()) -> int:
+    args = _parse(argv)
+    app = create_app([])
+    win = build_window(args.paths, args.mode)
+    win.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(run_app(sys.argv[1:]))

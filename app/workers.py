@@ -1,0 +1,306 @@
+"""Long work off the GUI thread: QObjects moved to QThreads, core callbacks turned into signals.
+
+EngineWorker owns the loaded Enhancer (and vessel segmenter), so a model is loaded once
+and reused for every image. Requests arrive as queued signals, so they run one after the
+other on the worker thread; cancel is a threading.Event the worker polls through the
+core `should_stop()` callback, because a busy worker thread cannot receive signals.
+
+LoaderWorker reads photos and makes thumbnails on its own thread, so opening a folder
+of large photos never freezes the window.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from core.errors import Cancelled, FundusError
+
+EnhancerFactory = Callable[[str | None, str], Any]
+SegmenterFactory = Callable[[str], Any]
+THUMB_SIZE = 96
+
+
+def default_enhancer_factory(model_ref: str | None, device: str) -> Any:
+    """The installed model named `name@version` (None: the active one) on the preferred device."""
+    from core.enhance import Enhancer  # noqa: PLC0415 - torch loads on the worker thread, not at startup
+
+    return Enhancer(model=model_ref, device=device)
+
+
+def default_segmenter_factory(device: str) -> Any:
+    """The active vessel model, or None when none is installed (the panel then says so)."""
+    from core.models.registry import ModelRegistry  # noqa: PLC0415
+
+    installed = ModelRegistry().active("vessel")
+    if installed is None:
+        return None
+    from core.vessels import VesselSegmenter  # noqa: PLC0415
+
+    return VesselSegmenter(installed, device=device)
+
+
+def _message(exc: BaseException) -> str:
+    """A clinician-readable sentence; unexpected errors say so and keep the detail for the log."""
+    if isinstance(exc, FundusError):
+        return str(exc)
+    return f"Unexpected error ({type(exc).__name__}: {exc}). The photo was not changed."
+
+
+@dataclass
+class VesselPayload:
+    """What the vessel panel and overlays need, computed once per image + settings."""
+
+    before: Any  # VesselMap
+    after: Any  # VesselMap
+    comparison: Any  # VesselComparison
+    model_name: str
+
+
+class EngineWorker(QObject):
+    """Lives on the engine thread. Slots are invoked through queued signals from EngineClient."""
+
+    model_ready = Signal(dict)
+    model_failed = Signal(str)
+    progress = Signal(int, int, int, str)  # job, done, total, message
+    enhanced = Signal(int, object)  # job, EnhancementResult
+    vessels_ready = Signal(int, object)  # job, VesselPayload
+    vessels_unavailable = Signal(str)
+    failed = Signal(int, str)  # job, message
+    cancelled = Signal(int)
+
+    def __init__(
+        self,
+        enhancer_factory: EnhancerFactory = default_enhancer_factory,
+        segmenter_factory: SegmenterFactory = default_segmenter_factory,
+    ) -> None:
+        super().__init__()
+        self._enhancer_factory = enhancer_factory
+        self._segmenter_factory = segmenter_factory
+        self.enhancer: Any = None
+        self._enhancer_key: tuple[str | None, str] | None = None
+        self.segmenter: Any = None
+        self._segmenter_loaded = False
+        self._stops: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- cancel (any thread)
+    def stop_event(self, job: int) -> threading.Event:
+        with self._lock:
+            return self._stops.setdefault(job, threading.Event())
+
+    def _forget(self, job: int) -> None:
+        with self._lock:
+            self._stops.pop(job, None)
+
+    # ---------------------------------------------------------------- slots (engine thread)
+    @Slot(object, str)
+    def load_model(self, model_ref: str | None, device: str) -> None:
+        key = (model_ref, device)
+        if self.enhancer is not None and key == self._enhancer_key:
+            self.model_ready.emit(self._info())
+            return
+        try:
+            self.enhancer = self._enhancer_factory(model_ref, device)
+            self._enhancer_key = key
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
+            self.enhancer = None
+            self._enhancer_key = None
+            self.model_failed.emit(_message(exc))
+            return
+        self.model_ready.emit(self._info())
+
+    def _info(self) -> dict:
+        e = self.enhancer
+        choice = getattr(e, "device_choice", None)
+        return {
+            "model": dict(getattr(e, "model_info", {}) or {}),
+            "device": getattr(choice, "device", "cpu"),
+            "device_reason": getattr(choice, "reason", ""),
+            "device_label": getattr(choice, "label", "CPU"),
+        }
+
+    @Slot(int, object, str)
+    def enhance(self, job: int, image: Any, mode: str) -> None:
+        stop = self.stop_event(job)
+        try:
+            if stop.is_set():
+                raise Cancelled()
+            if self.enhancer is None:
+                raise FundusError("No enhancement model is loaded. Choose a model in the Enhancement panel.")
+            result = self.enhancer.enhance(
+                image,
+                mode=mode,
+                progress=lambda d, t, m: self.progress.emit(job, int(d), int(t), str(m)),
+                should_stop=stop.is_set,
+            )
+        except Cancelled:
+            self.cancelled.emit(job)
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            self.failed.emit(job, _message(exc))
+        else:
+            self.enhanced.emit(job, result)
+        finally:
+            self._forget(job)
+
+    @Slot(int, object, object, object, str)
+    def vessels(self, job: int, original: np.ndarray, enhanced: np.ndarray, fov: Any, device: str) -> None:
+        stop = self.stop_event(job)
+        try:
+            if not self._segmenter_loaded:
+                self._segmenter_loaded = True
+                self.segmenter = self._segmenter_factory(device)
+            if self.segmenter is None:
+                self.vessels_unavailable.emit("No vessel model is installed, so vessels cannot be compared yet.")
+                return
+            from core.vessels import compare_vessels  # noqa: PLC0415
+
+            mask = getattr(fov, "mask", fov)
+            self.progress.emit(job, 0, 3, "finding vessels in the original")
+            before = self.segmenter.segment(original, mask, should_stop=stop.is_set)
+            self.progress.emit(job, 1, 3, "finding vessels in the enhanced photo")
+            after = self.segmenter.segment(enhanced, mask, should_stop=stop.is_set)
+            self.progress.emit(job, 2, 3, "comparing")
+            comparison = compare_vessels(before, after, mask)
+            self.progress.emit(job, 3, 3, "done")
+        except Cancelled:
+            self.cancelled.emit(job)
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            self.segmenter = None
+            self._segmenter_loaded = False
+            self.vessels_unavailable.emit(_message(exc))
+        else:
+            self.vessels_ready.emit(job, VesselPayload(before, after, comparison, getattr(self.segmenter, "name", "")))
+        finally:
+            self._forget(job)
+
+
+class EngineClient(QObject):
+    """GUI-thread handle on the engine thread: numbered jobs, cancel, clean shutdown."""
+
+    _req_load = Signal(object, str)
+    _req_enhance = Signal(int, object, str)
+    _req_vessels = Signal(int, object, object, object, str)
+
+    def __init__(
+        self,
+        enhancer_factory: EnhancerFactory = default_enhancer_factory,
+        segmenter_factory: SegmenterFactory = default_segmenter_factory,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("fundus-engine")
+        self.worker = EngineWorker(enhancer_factory, segmenter_factory)
+        self.worker.moveToThread(self.thread)
+        self._req_load.connect(self.worker.load_model)
+        self._req_enhance.connect(self.worker.enhance)
+        self._req_vessels.connect(self.worker.vessels)
+        self.thread.start()
+        self._next_job = 0
+        self.pending: set[int] = set()
+        for sig in (self.worker.enhanced, self.worker.failed, self.worker.vessels_ready):
+            sig.connect(self._done)
+        self.worker.cancelled.connect(self._cancelled_done)
+
+    def _new_job(self) -> int:
+        self._next_job += 1
+        self.pending.add(self._next_job)
+        return self._next_job
+
+    def _done(self, job: int, *_args: Any) -> None:
+        self.pending.discard(job)
+
+    def _cancelled_done(self, job: int) -> None:
+        self.pending.discard(job)
+
+    def load_model(self, model_ref: str | None, device: str) -> None:
+        self._req_load.emit(model_ref, device)
+
+    def enhance(self, image: Any, mode: str) -> int:
+        job = self._new_job()
+        self.worker.stop_event(job)
+        self._req_enhance.emit(job, image, mode)
+        return job
+
+    def vessels(self, original: np.ndarray, enhanced: np.ndarray, fov: Any, device: str) -> int:
+        job = self._new_job()
+        self.worker.stop_event(job)
+        self._req_vessels.emit(job, original, enhanced, fov, device)
+        return job
+
+    def cancel(self, job: int | None = None) -> None:
+        """Ask one job (or every pending job) to stop at its next check."""
+        jobs = list(self.pending) if job is None else [job]
+        for j in jobs:
+            self.worker.stop_event(j).set()
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel everything, stop the thread and wait for it; True when it stopped."""
+        self.cancel()
+        self.thread.quit()
+        ok = self.thread.wait(timeout_ms)
+        return bool(ok)
+
+
+class LoaderWorker(QObject):
+    """Reads photos (core.imaging.read) and makes list thumbnails, on the loader thread."""
+
+    loaded = Signal(str, object)  # path, FundusImage
+    thumbnail = Signal(str, object, str)  # path, HxWx3 uint8 array, size text
+    failed = Signal(str, str)  # path, message
+
+    @Slot(str, bool)
+    def load(self, path: str, full: bool) -> None:
+        from core.imaging import read  # noqa: PLC0415
+
+        try:
+            image = read(path)
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(path, _message(exc))
+            return
+        self.thumbnail.emit(path, make_thumbnail(image.pixels, image.bit_depth), f"{image.width}\u00d7{image.height}")
+        if full:
+            self.loaded.emit(path, image)
+
+
+def make_thumbnail(pixels: np.ndarray, bit_depth: int, size: int = THUMB_SIZE) -> np.ndarray:
+    import cv2  # noqa: PLC0415
+
+    h, w = pixels.shape[:2]
+    k = size / max(h, w)
+    small = cv2.resize(pixels, (max(1, int(w * k)), max(1, int(h * k))), interpolation=cv2.INTER_AREA)
+    if bit_depth > 8:
+        small = (small >> (bit_depth - 8)).astype(np.uint8)
+    return np.ascontiguousarray(small)
+
+
+class LoaderClient(QObject):
+    _req = Signal(str, bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("fundus-loader")
+        self.worker = LoaderWorker()
+        self.worker.moveToThread(self.thread)
+        self._req.connect(self.worker.load)
+        self.thread.start()
+
+    def load(self, path: str | Path, full: bool = True) -> None:
+        self._req.emit(str(path), full)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        self.thread.quit()
+        return bool(self.thread.wait(timeout_ms))
