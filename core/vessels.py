@@ -42,15 +42,32 @@ class VesselMap:
 
 # ----------------------------------------------------------------------------- inference
 
-def _ramp(n: int, overlap: int) -> np.ndarray:
-    """1-D weight that rises linearly over `overlap` pixels at each end (never exactly 0)."""
+def _ramp(n: int, overlap: int, ramp_start: bool = True, ramp_end: bool = True) -> np.ndarray:
+    """1-D tile weight: 0 over a small margin, then a linear rise over the rest of `overlap`.
+
+    Only sides shared with a neighbouring tile ramp; a side on the image border keeps
+    weight 1 (nothing else covers it). The zero margin drops the pixels nearest a tile
+    edge, whose prediction is spoilt by the zero padding the network sees there.
+    """
     i = np.arange(n, dtype=np.float32) + 0.5
-    return np.clip(np.minimum(i, n - i) / max(overlap, 1), 1e-3, 1.0)
+    overlap = max(2, min(overlap, n // 2))
+    margin = overlap // 4
+    w = np.ones(n, dtype=np.float32)
+    rise = lambda d: np.clip((d - margin) / (overlap - margin), 0.0, 1.0)  # noqa: E731
+    if ramp_start:
+        w = np.minimum(w, rise(i))
+    if ramp_end:
+        w = np.minimum(w, rise(n - i))
+    return w
 
 
-def blend_window(th: int, tw: int, overlap: int) -> np.ndarray:
-    """Separable tile weight, so overlapping tiles fade into each other without seams."""
-    return np.outer(_ramp(th, min(overlap, th // 2)), _ramp(tw, min(overlap, tw // 2))).astype(np.float32)
+def blend_window(th: int, tw: int, overlap: int, sides: tuple[bool, bool, bool, bool] = (True,) * 4) -> np.ndarray:
+    """Separable tile weight, so overlapping tiles fade into each other without seams.
+
+    sides: (top, bottom, left, right) - True where the tile meets another tile.
+    """
+    top, bottom, left, right = sides
+    return np.outer(_ramp(th, overlap, top, bottom), _ramp(tw, overlap, left, right)).astype(np.float32)
 
 
 def _starts(size: int, tile: int, stride: int) -> list[int]:
@@ -81,14 +98,15 @@ def predict_prob(
     xp[:, :h, :w] = x
     acc = np.zeros((ph, pw), dtype=np.float32)
     wsum = np.zeros((ph, pw), dtype=np.float32)
-    win = blend_window(th, tw, overlap)
     stride_y, stride_x = max(1, th - overlap), max(1, tw - overlap)
     was_training = model.training
     model.eval()
     try:
-        for y0 in _starts(ph, th, stride_y):
-            for x0 in _starts(pw, tw, stride_x):
+        ys, xs = _starts(ph, th, stride_y), _starts(pw, tw, stride_x)
+        for y0 in ys:
+            for x0 in xs:
                 check_stop(should_stop)
+                win = blend_window(th, tw, overlap, (y0 > 0, y0 < ys[-1], x0 > 0, x0 < xs[-1]))
                 t = torch.from_numpy(xp[None, :, y0 : y0 + th, x0 : x0 + tw]).to(device)
                 p = torch.sigmoid(model(t))[0, 0].float().cpu().numpy()
                 acc[y0 : y0 + th, x0 : x0 + tw] += p * win
@@ -196,7 +214,7 @@ class VesselSegmenter:
         else:
             self.model, self.card = _load_vessel_model(installed, device)
         self.model.to(device).eval()
-        params = self.card.get("inference", {})
+        params = dict((self.card.get("config") or {}).get("inference") or {})
         self.working_diameter = float(params.get("working_fov_diameter", DEFAULT_WORKING_DIAMETER))
         self.threshold = float(params.get("threshold", 0.5))
         self.tile = int(params.get("tile", DEFAULT_TILE))
@@ -235,18 +253,177 @@ class VesselSegmenter:
 
 def _load_vessel_model(installed: Any, device: str) -> tuple[torch.nn.Module, dict]:
     """Through core.models.registry (kind "vessel"); a clear ModelError when none is installed."""
-    try:
-        from core.models import registry as reg  # noqa: PLC0415 - heavy, load on demand
-    except ImportError as exc:  # pragma: no cover - registry missing only during development
-        raise ModelError(f"The model registry is not available: {exc}") from exc
-    registry = reg.ModelRegistry() if installed is None or not hasattr(installed, "card") else None
+    from core.models.registry import ModelRegistry  # noqa: PLC0415 - load on demand
+
+    registry = ModelRegistry()
     if installed is None:
         installed = registry.active("vessel")
         if installed is None:
             raise ModelError("No vessel model is installed. Reinstall Fundus Studio or import a vessel model.")
-    if registry is None:
-        registry = reg.ModelRegistry()
-    model = registry.load(installed, device)
-    card = installed.card
-    card_dict = card.to_dict() if hasattr(card, "to_dict") else dict(getattr(card, "__dict__", card))
-    return model, card_dict
+    if installed.card.kind != "vessel":
+        raise ModelError(f"{installed.ref} is a {installed.card.kind} model, not a vessel model.")
+    return registry.load(installed, device), installed.card.to_dict()
+
+
+# ----------------------------------------------------------------------------- comparison
+
+# Colour-blind-safe overlay colours (RGB): both maps, only after enhancement, only before, warning boxes.
+COLOUR_BOTH = (255, 250, 200)
+COLOUR_ONLY_AFTER = (0, 220, 255)
+COLOUR_ONLY_BEFORE = (255, 0, 220)
+COLOUR_HALLUCINATION = (255, 176, 0)
+
+
+@dataclass
+class HallucinationRegion:
+    """A vessel-like structure present only after enhancement, with no trace in the original."""
+
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive-exclusive), image coordinates
+    area: int  # pixels
+    length: float  # bounding-box diagonal, pixels
+
+
+@dataclass
+class VesselComparison:
+    """Original ("before") vs enhanced ("after") vessel maps, all masks inside the FOV."""
+
+    both: np.ndarray
+    only_after: np.ndarray
+    only_before: np.ndarray
+    fov: np.ndarray
+    density_before: float
+    density_after: float
+    dice: float
+    hallucinations: list[HallucinationRegion] = field(default_factory=list)
+    warning: str = ""
+    settings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "density_before": self.density_before,
+            "density_after": self.density_after,
+            "dice": self.dice,
+            "pixels_both": int(self.both.sum()),
+            "pixels_only_after": int(self.only_after.sum()),
+            "pixels_only_before": int(self.only_before.sum()),
+            "hallucination_regions": [
+                {"bbox": list(r.bbox), "area": r.area, "length": round(r.length, 1)} for r in self.hallucinations
+            ],
+            "warning": self.warning,
+        }
+
+
+def _original_trace(original_rgb: np.ndarray, fov: np.ndarray, diameter: float) -> np.ndarray:
+    """Faint dark-line evidence in the original photo (green black-top-hat, robustly scaled)."""
+    g = to_float_rgb(original_rgb)[..., 1]
+    k = max(3, int(round(diameter * 0.02)) | 1)
+    tophat = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    vals = tophat[fov]
+    if vals.size == 0:
+        return np.zeros_like(fov)
+    # "trace" = clearly above the background texture of this photo
+    return (tophat > np.percentile(vals, 50) + 4.0 * (np.percentile(vals, 75) - np.percentile(vals, 25))) & fov
+
+
+def compare_vessels(
+    before: VesselMap,
+    after: VesselMap,
+    fov: np.ndarray,
+    original_rgb: Optional[np.ndarray] = None,
+    *,
+    trace_threshold: float = 0.1,
+    neighbourhood_frac: float = 0.008,
+    min_length_frac: float = 0.05,
+    min_area_frac: float = 0.04,
+) -> VesselComparison:
+    """Compare the original's vessel map with the enhanced photo's.
+
+    Hallucination check: a connected "only after" structure is reported when it
+    is long (bounding-box diagonal >= min_length_frac x FOV diameter) and big
+    (area >= min_area_frac x diameter x diameter/540 pixels, i.e. a 1-px line of
+    that length at DRIVE scale, thicker at higher resolution), and none of its
+    pixels lies near (within neighbourhood_frac x diameter) anything the original
+    map gives probability >= trace_threshold (or, with original_rgb, a faint dark
+    line in the original photo). Lengths scale with the FOV so tiny fragments
+    never flood the warning at any resolution.
+    """
+    fov = np.asarray(fov, dtype=bool)
+    if before.binary.shape != fov.shape or after.binary.shape != fov.shape:
+        raise UnsupportedImageError("The two vessel maps and the field of view must have the same size.")
+    b = before.binary.astype(bool) & fov
+    a = after.binary.astype(bool) & fov
+    both, only_after, only_before = a & b, a & ~b, b & ~a
+    n_fov = max(int(fov.sum()), 1)
+    total = int(a.sum() + b.sum())
+    dice = 2.0 * int(both.sum()) / total if total else 1.0
+    diameter = max(fov_diameter(fov), 1.0)
+
+    trace = (before.prob >= trace_threshold) | b
+    if original_rgb is not None:
+        trace |= _original_trace(original_rgb, fov, diameter)
+    r = max(1, int(round(neighbourhood_frac * diameter)))
+    near_trace = cv2.dilate(trace.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+
+    min_length = min_length_frac * diameter
+    min_area = min_area_frac * diameter * max(1.0, diameter / 540.0)
+    regions: list[HallucinationRegion] = []
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(only_after.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        length = float(np.hypot(w, h))
+        if length < min_length or area < min_area:
+            continue
+        comp = lab[y : y + h, x : x + w] == i
+        if near_trace[y : y + h, x : x + w][comp].any():
+            continue
+        regions.append(HallucinationRegion((x, y, x + w, y + h), area, length))
+    regions.sort(key=lambda rg: -rg.area)
+    warning = ""
+    if regions:
+        warning = (
+            f"Enhancement shows {len(regions)} vessel-like structure{'s' if len(regions) > 1 else ''} where the "
+            "original photo has no trace of a vessel (amber boxes). Treat them as possible artefacts of "
+            "enhancement and check the original."
+        )
+    return VesselComparison(
+        both=both, only_after=only_after, only_before=only_before, fov=fov,
+        density_before=float(b.sum()) / n_fov, density_after=float(a.sum()) / n_fov, dice=float(dice),
+        hallucinations=regions, warning=warning,
+        settings={"trace_threshold": trace_threshold, "neighbourhood_px": float(r),
+                  "min_length_px": float(min_length), "min_area_px": float(min_area)},
+    )
+
+
+def _to_uint8_rgb(rgb: np.ndarray) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a[..., :3])
+    return np.ascontiguousarray(np.round(to_float_rgb(a) * 255.0).astype(np.uint8))
+
+
+def difference_overlay(base_rgb: np.ndarray, comparison: VesselComparison, opacity: float = 0.8) -> np.ndarray:
+    """The photo with vessels tinted by where they were found, plus amber boxes round suspect regions.
+
+    both = light yellow, only after enhancement = cyan, only before = magenta (colour-blind safe).
+    """
+    base = _to_uint8_rgb(base_rgb)
+    if base.shape[:2] != comparison.fov.shape:
+        raise UnsupportedImageError("The photo and the vessel comparison must have the same size.")
+    op = float(np.clip(opacity, 0.0, 1.0))
+    out = base.astype(np.float32)
+    for mask, colour in (
+        (comparison.both, COLOUR_BOTH),
+        (comparison.only_after, COLOUR_ONLY_AFTER),
+        (comparison.only_before, COLOUR_ONLY_BEFORE),
+    ):
+        out[mask] = out[mask] * (1.0 - op) + np.asarray(colour, np.float32) * op
+    out = np.round(out).astype(np.uint8)
+    diameter = max(fov_diameter(comparison.fov), 1.0)
+    thick = max(1, int(round(diameter / 300)))
+    pad = 2 * thick
+    h, w = out.shape[:2]
+    for r in comparison.hallucinations:
+        x0, y0, x1, y1 = r.bbox
+        cv2.rectangle(out, (max(0, x0 - pad), max(0, y0 - pad)), (min(w - 1, x1 - 1 + pad), min(h - 1, y1 - 1 + pad)),
+                      COLOUR_HALLUCINATION, thick)
+    return out

@@ -28,7 +28,7 @@ from core.evaluation.vessel_eval import roc_auc
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
 from core.paths import shared_data_dir
 from core.progress import ProgressCallback, StopCallback, report
-from core.training.vessel_data import PatchSampler, ScaledImage, assert_training_ids, load_sample, scale_sample
+from core.training.vessel_data import PatchSampler, Sample, ScaledImage, assert_training_ids, load_sample, scale_sample
 from core.vessels import predict_prob
 
 
@@ -60,11 +60,12 @@ def masked_loss(logits: torch.Tensor, y: torch.Tensor, m: torch.Tensor, dice_wei
 
 def validate(model: torch.nn.Module, val: list, diameter: float, tile: int, overlap: int) -> dict[str, float]:
     """Pooled AUC at the working scale on the held-out training images (Samples or ScaledImages)."""
-    res: dict[str, list] = {"drive": [[], []], "hrf": [[], []]}
+    res: dict[str, list] = {}
     for s in val:
         im = s if isinstance(s, ScaledImage) else scale_sample(s, diameter, pad=0)
         prob = predict_prob(model, im.x, tile=tile, overlap=overlap)
-        key = "drive" if s.name.startswith("drive") else "hrf"
+        key = s.name.split("_")[0]  # "drive", "hrf", ...
+        res.setdefault(key, [[], []])
         res[key][0].append(prob[im.fov])
         res[key][1].append(im.label[im.fov] >= 0.5)
     out = {}
@@ -87,27 +88,36 @@ def train(
     out_dir: Path,
     *,
     data_root: Optional[Path] = None,
+    samples: Optional[tuple[list[Sample], list[Sample]]] = None,
     progress: Optional[ProgressCallback] = None,
     should_stop: Optional[StopCallback] = None,
     log=print,
 ) -> dict[str, Any]:
-    """Train (or resume) and write `vesselnet_final.pt` (EMA weights + config + history) to out_dir."""
+    """Train (or resume) and write `vesselnet_final.pt` (EMA weights + config + history) to out_dir.
+
+    samples: (train, val) Samples to use instead of the research data (tests, custom data).
+    """
     t = cfg["train"]
     torch.set_num_threads(int(t.get("threads", 1)))
     torch.manual_seed(cfg["seed"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    root = Path(data_root) if data_root else shared_data_dir()
-    if root is None:
-        raise FundusError("The research data folder (../shared/data/fundus) was not found.")
-    train_ids, val_ids = split_ids(cfg)
     rng = np.random.default_rng(cfg["seed"])
-    # load one native photo at a time and keep only the rescaled copies (HRF natives are ~100 MB each)
-    sampler = PatchSampler((load_sample(root, k, i) for k, i in train_ids), cfg["data"]["diameters"],
-                           t["patch"], rng, degrade_fraction=t.get("degrade_fraction", 0.4))
     diameter_val = float(cfg["data"].get("val_diameter", 640))
-    val_s = [scale_sample(load_sample(root, k, i), diameter_val, pad=0) for k, i in val_ids]
-    log(f"train images {len(train_ids)}, val images {len(val_s)}, degrader {sampler.degrader_name}")
+    if samples is None:
+        root = Path(data_root) if data_root else shared_data_dir()
+        if root is None:
+            raise FundusError("The research data folder (../shared/data/fundus) was not found.")
+        train_ids, val_ids = split_ids(cfg)
+        train_iter = (load_sample(root, k, i) for k, i in train_ids)
+        val_iter = (load_sample(root, k, i) for k, i in val_ids)
+    else:
+        train_iter, val_iter = iter(samples[0]), iter(samples[1])
+    # load one native photo at a time and keep only the rescaled copies (HRF natives are ~100 MB each)
+    sampler = PatchSampler(train_iter, cfg["data"]["diameters"], t["patch"], rng,
+                           degrade_fraction=t.get("degrade_fraction", 0.4))
+    val_s = [scale_sample(s, diameter_val, pad=0) for s in val_iter]
+    log(f"train images {len(sampler.images)}, val images {len(val_s)}, degrader {sampler.degrader_name}")
     model = VesselNet(VesselNetConfig.from_dict(cfg["model"]))
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
