@@ -1,0 +1,126 @@
+"""Training configuration: one JSON file says everything a run depends on.
+
+Configs are committed (configs/*.json) so anyone can reproduce a shipped model.
+Unknown keys are errors, so a typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+MODES = ("supervised", "teacher_student")
+
+
+def _only_known(cls, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) in the training config {where}: {', '.join(unknown)}")
+    return dict(data)
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None
+    """Research data folder; None = core.paths.shared_data_dir()."""
+    cache_dir: str | None = None
+    """Prepared-image cache; None = <user cache dir>/training."""
+    patch: int = 160
+    batch: int = 3
+    real_batch: int = 2
+    """Real low-quality patches per step (teacher-student only)."""
+    pool_size: int = 24
+    pool_refresh: int = 1
+    scale_main: tuple[int, int] = (440, 600)
+    scale_wide: tuple[int, int] = (600, 1000)
+    p_wide: float = 0.25
+    max_side: int = 1024
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TeacherStudentConfig:
+    ema_max_decay: float = 0.999
+    ramp_fraction: float = 0.25
+    strong: dict[str, float] = field(
+        default_factory=lambda: {"noise": 0.03, "brightness": 0.25, "contrast": 0.25, "gamma": 0.25,
+                                 "blur": 1.2, "blur_probability": 0.5}
+    )
+    weak: dict[str, float] = field(
+        default_factory=lambda: {"noise": 0.005, "brightness": 0.05, "contrast": 0.05, "gamma": 0.05}
+    )
+
+
+@dataclass
+class TrainConfig:
+    name: str = "mage-s"
+    version: str = "1.0.0"
+    mode: str = "supervised"
+    preset: str = "mage-s"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    working_size: int = 512
+    steps: int | None = 10000
+    """Planned steps (length of the cosine schedule). None with `minutes`: estimated from the step time."""
+    minutes: float | None = None
+    """Time budget over all resumes; the run stops (and checkpoints) when it is spent."""
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    init_from: str | None = None
+    """Checkpoint (.pt) or weights (.safetensors) to start from (fine-tuning)."""
+    output_dir: str = "runs/mage"
+    checkpoint_minutes: float = 5.0
+    checkpoint_every_steps: int | None = None
+    log_every: int = 10
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    losses: dict[str, Any] = field(default_factory=dict)
+    """core.training.losses.LossWeights fields; missing ones take the defaults."""
+    teacher_student: TeacherStudentConfig = field(default_factory=TeacherStudentConfig)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"training mode must be one of {MODES}, got {self.mode!r}")
+        if self.steps is None and self.minutes is None:
+            raise ValueError("give the training config a step budget (steps) or a time budget (minutes)")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        d = _only_known(cls, data, "")
+        if "data" in d:
+            dd = _only_known(DataConfig, d["data"], "'data'")
+            for k in ("scale_main", "scale_wide"):
+                if k in dd:
+                    dd[k] = tuple(int(v) for v in dd[k])
+            d["data"] = DataConfig(**dd)
+        if "optim" in d:
+            od = _only_known(OptimConfig, d["optim"], "'optim'")
+            if "betas" in od:
+                od["betas"] = tuple(float(v) for v in od["betas"])
+            d["optim"] = OptimConfig(**od)
+        if "teacher_student" in d:
+            d["teacher_student"] = TeacherStudentConfig(**_only_known(TeacherStudentConfig, d["teacher_student"], "'teacher_student'"))
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

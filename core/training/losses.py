@@ -1,0 +1,166 @@
+"""Losses of MAGE-Net training (MAGE-NET.md sections 2 and 3), all inside the field of view.
+
+Supervised: per stage, Charbonnier(output, target) + edge_weight x Charbonnier of
+the Laplacian edge maps; structure head: BCE against the vessel map.
+Consistency (teacher-student): final image, stage images and structure map of the
+student against the teacher, each switchable and weighted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` (B,C,H,W) over pixels where mask (B,1,H,W) > 0 (weighted by the mask)."""
+    m = mask.expand_as(values)
+    return (values * m).sum() / m.sum().clamp_min(1.0)
+
+
+def charbonnier(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-3) -> torch.Tensor:
+    """sqrt((x-y)^2 + eps^2): an L1 that is smooth at 0, robust to the outliers of degraded pixels."""
+    v = torch.sqrt((x - y) ** 2 + eps * eps)
+    return v.mean() if mask is None else masked_mean(v, mask)
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 Laplacian (replicate padding): the edge map vessels show up in."""
+    c = x.shape[1]
+    k = _LAPLACIAN.to(x.device, x.dtype).expand(c, 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=c)
+
+
+def downsample_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Target at a stage's resolution: the same average pooling the network applies to its input."""
+    h, w = x.shape[-2:]
+    th, tw = int(size[0]), int(size[1])
+    if (h, w) == (th, tw):
+        return x
+    f = h // th if th else 1
+    if f >= 1 and h == th * f and w == tw * f:
+        return F.avg_pool2d(x, f)
+    return F.adaptive_avg_pool2d(x, (th, tw))
+
+
+def stage_mask(fov: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """FOV at a stage's resolution: pixels that are at least half inside."""
+    return (downsample_to(fov, size) > 0.5).to(fov.dtype)
+
+
+def image_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, edge_weight: float) -> torch.Tensor:
+    """Charbonnier + edge_weight x Laplacian-edge Charbonnier inside `mask`."""
+    o, t = out * mask, target * mask
+    loss = charbonnier(o, t, mask)
+    if edge_weight:
+        # Edges of masked images: the FOV rim is identical in both, so it cancels.
+        loss = loss + edge_weight * charbonnier(laplacian(o), laplacian(t), mask)
+    return loss
+
+
+def structure_bce(logits: torch.Tensor, target: torch.Tensor, fov: torch.Tensor, has_label: torch.Tensor) -> torch.Tensor:
+    """BCE of the structure head inside the FOV, only for samples that have a vessel label.
+
+    Returns 0 (still attached to the graph) when no sample in the batch has a label.
+    """
+    weight = fov * has_label.view(-1, 1, 1, 1).to(fov.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (bce * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+@dataclass
+class LossWeights:
+    """Weights of every term; a weight of 0 switches the term off."""
+
+    stages: tuple[float, float, float] = (0.5, 0.5, 1.0)
+    """Supervised image loss of stage 1 (1/4), stage 2 (1/2), stage 3 (final)."""
+    edge: float = 0.05
+    structure: float = 0.1
+    consistency_image: float = 1.0
+    consistency_stages: tuple[float, float] = (0.5, 0.5)
+    consistency_structure: float = 0.1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LossWeights":
+        d = dict(d)
+        for k in ("stages", "consistency_stages"):
+            if k in d:
+                d[k] = tuple(float(v) for v in d[k])
+        return cls(**d)
+
+
+@dataclass
+class LossResult:
+    total: torch.Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def supervised_loss(
+    out,
+    clean: torch.Tensor,
+    fov: torch.Tensor,
+    vessels: torch.Tensor,
+    has_vessels: torch.Tensor,
+    w: LossWeights,
+) -> LossResult:
+    """Per-stage image losses against the clean target plus the structure BCE."""
+    total = clean.new_zeros(())
+    parts: dict[str, float] = {}
+    for i, (img, sw) in enumerate(zip(out.stages, w.stages)):
+        if not sw:
+            continue
+        size = img.shape[-2:]
+        m = stage_mask(fov, size)
+        li = image_loss(img, downsample_to(clean, size), m, w.edge)
+        total = total + sw * li
+        parts[f"stage{i + 1}"] = float(li.detach())
+    if w.structure:
+        ls = structure_bce(out.structure_logits, vessels, fov, has_vessels)
+        total = total + w.structure * ls
+        parts["structure"] = float(ls.detach())
+    parts["supervised"] = float(total.detach())
+    return LossResult(total, parts)
+
+
+def consistency_loss(student, teacher, fov: torch.Tensor, w: LossWeights) -> LossResult:
+    """Student vs (detached) teacher: final image, stage images, structure probabilities."""
+    total = fov.new_zeros(())
+    parts: dict[str, float] = {}
+    if w.consistency_image:
+        li = charbonnier(student.image * fov, teacher.image.detach() * fov, fov)
+        total = total + w.consistency_image * li
+        parts["cons_image"] = float(li.detach())
+    for i, sw in enumerate(w.consistency_stages):
+        if not sw:
+            continue
+        s, t = student.stages[i], teacher.stages[i].detach()
+        m = stage_mask(fov, s.shape[-2:])
+        ls = charbonnier(s * m, t * m, m)
+        total = total + sw * ls
+        parts[f"cons_stage{i + 1}"] = float(ls.detach())
+    if w.consistency_structure:
+        ps = torch.sigmoid(student.structure_logits)
+        pt = torch.sigmoid(teacher.structure_logits.detach())
+        lv = masked_mean((ps - pt) ** 2, fov)
+        total = total + w.consistency_structure * lv
+        parts["cons_structure"] = float(lv.detach())
+    parts["consistency"] = float(total.detach())
+    return LossResult(total, parts)
+
+
+def ramp_weight(step: int, total_steps: int, ramp_fraction: float) -> float:
+    """exp(-5 (1 - t/T)^2) over the first `ramp_fraction` of training, then 1."""
+    ramp = max(1.0, ramp_fraction * total_steps)
+    t = min(1.0, step / ramp)
+    return float(math.exp(-5.0 * (1.0 - t) ** 2))
+
+
+def ema_decay(step: int, max_decay: float = 0.999) -> float:
+    """Teacher EMA decay min(1 - 1/(step+1), max_decay): a plain average early, then slow."""
+    return min(1.0 - 1.0 / (step + 1), max_decay)
