@@ -375,11 +375,20 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return out[..., 0] if out.ndim == 3 else out
 
 
+def _rgb(plane: np.ndarray) -> np.ndarray:
+    """H x W -> H x W x 3 (cv2.merge: much faster than numpy broadcasting for the ops below)."""
+    return cv2.merge([plane, plane, plane])
+
+
+def _scale_channels(img: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """Multiply each RGB channel by its own gain."""
+    g = [float(v) for v in gains]
+    return cv2.multiply(img, (g[0], g[1], g[2], 0.0))
+
+
 def _clip01(img: np.ndarray) -> np.ndarray:
     """Clamp in place (cheaper than np.clip's copy on every step)."""
-    np.minimum(img, 1.0, out=img)
-    np.maximum(img, 0.0, out=img)
-    return img
+    return np.clip(img, 0.0, 1.0, out=img)
 
 
 def _fov_mean(img: np.ndarray, m: np.ndarray) -> float:
@@ -387,17 +396,19 @@ def _fov_mean(img: np.ndarray, m: np.ndarray) -> float:
     return float(cv2.transform(img, np.ones((1, 3), np.float32)).reshape(-1) @ m.reshape(-1) / (3.0 * s)) if s > 0 else 0.0
 
 
+def _affine(img: np.ndarray, matrix: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """img @ matrix.T + offset per pixel in one pass (cv2.transform), then clamp to [0, 1]."""
+    m = np.concatenate([matrix.astype(np.float32), np.full((3, 1), offset, np.float32)], axis=1)
+    return _clip01(cv2.transform(img, m))
+
+
 def _apply_color(img: np.ndarray, m: np.ndarray, c: ColorParams) -> np.ndarray:
-    img = _clip01(img * (np.asarray(c.white_balance, np.float32) * np.float32(c.brightness)))
+    img = _affine(img, np.diag(np.asarray(c.white_balance, np.float32) * np.float32(c.brightness)))
     s = float(m.sum())
-    mean_gray = float(_luma(img).ravel() @ m.ravel() / s) if s > 0 else 0.0
-    img *= np.float32(c.contrast)
-    img += np.float32((1.0 - c.contrast) * mean_gray)
-    _clip01(img)
-    gray = _luma(img)[..., None] * np.float32(1.0 - c.saturation)
-    img *= np.float32(c.saturation)
-    img += gray
-    return _clip01(img)
+    mean_gray = float(_luma(img).reshape(-1) @ m.reshape(-1) / s) if s > 0 else 0.0
+    img = _affine(img, np.eye(3, dtype=np.float32) * np.float32(c.contrast), (1.0 - c.contrast) * mean_gray)
+    sat = np.float32(c.saturation)
+    return _affine(img, sat * np.eye(3, dtype=np.float32) + (1 - sat) * np.repeat(_LUMA, 3, axis=0))
 
 
 def _halo_field(shape, geo: FovGeometry, h: HaloParams) -> np.ndarray:
@@ -430,8 +441,7 @@ def _apply_spots(img: np.ndarray, geo: FovGeometry, spots: list[Spot]) -> np.nda
         yy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
         dist = np.sqrt(xx * xx + yy * yy)
         add[y0:y1, x0:x1] += np.float32(s.amplitude) * _soft_step((r - dist) / np.float32(soft))
-    img += add[..., None]
-    return _clip01(img)
+    return _clip01(cv2.add(img, _rgb(add)))
 
 
 def _masked_blur(img: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
@@ -440,30 +450,26 @@ def _masked_blur(img: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
     Normalised convolution: blur(img * m) / blur(m). Outside the FOV the result is
     meaningless and is masked off by the caller.
     """
-    num = cv2.GaussianBlur(img * m[..., None], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    num = cv2.GaussianBlur(cv2.multiply(img, _rgb(m)), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    np.maximum(den, 1e-3, out=den)
-    num /= den[..., None]
-    return num
+    return cv2.divide(num, _rgb(np.maximum(den, np.float32(1e-3))))
 
 
 def _apply_haze(img: np.ndarray, m: np.ndarray, geo: FovGeometry, h: HazeParams) -> np.ndarray:
     H, W = img.shape[:2]
-    _, _, (gw, gh) = _grid_coords((H, W), geo)
-    small = cv2.resize(img * m[..., None], (gw, gh), interpolation=cv2.INTER_AREA)
+    xs, ys, (gw, gh) = _grid_coords((H, W), geo)
+    brightness = cv2.transform(img, np.full((1, 3), 1.0 / 3.0, np.float32))  # H x W mean of RGB
+    small = cv2.resize(brightness * m, (gw, gh), interpolation=cv2.INTER_AREA)
     small_m = cv2.resize(m, (gw, gh), interpolation=cv2.INTER_AREA)
     sg = max(h.sigma * _GRID, 0.5)
     num = cv2.GaussianBlur(small, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(small_m, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
-    veil_small = (num / np.maximum(den, 1e-3)[..., None]).mean(axis=2, keepdims=True)
-    xs, ys, _ = _grid_coords((H, W), geo)
     rr = np.minimum((xs * xs + ys * ys) * 4.0, 1.0)  # (r / R)^2, 1 at the rim
     alpha_small = (h.strength * (1.0 - h.falloff * rr)).astype(np.float32)
-    veil = _upsample(veil_small[..., 0], (H, W))[..., None] * (np.asarray(h.tint, np.float32) * np.float32(h.gain))
-    alpha = _upsample(alpha_small, (H, W))[..., None]
-    out = img * (1.0 - alpha)
-    out += veil * alpha
-    return _clip01(out)
+    veil_small = num / np.maximum(den, 1e-3)
+    veil = _scale_channels(_rgb(_upsample(veil_small, (H, W))), np.asarray(h.tint) * h.gain)
+    alpha = _rgb(_upsample(alpha_small, (H, W)))
+    return _clip01(cv2.add(cv2.multiply(cv2.subtract(veil, img), alpha), img))
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -520,16 +526,15 @@ def degrade(
         if h.strength is None:
             params.halo = h = replace(h, strength=float(h.gain * _fov_mean(img, m)))
         ring = _halo_field(shape, geo, h)
-        img += ring[..., None] * (np.asarray(h.tint, np.float32) * np.float32(h.strength))
-        _clip01(img)
+        img = _clip01(cv2.add(img, _scale_channels(_rgb(ring), np.asarray(h.tint) * h.strength)))
     if params.dark_patch is not None:
         p = params.dark_patch
         if p.strength is None:
             mean = _fov_mean(img, m)
             params.dark_patch = p = replace(p, strength=float(-(p.base + p.slope * mean)) if mean > 0.25 else 0.0)
         if p.strength != 0.0:
-            img += _dark_field(shape, geo, p)[..., None] * (np.asarray(p.tint, np.float32) * np.float32(p.strength))
-            _clip01(img)
+            dark = _scale_channels(_rgb(_dark_field(shape, geo, p)), np.asarray(p.tint) * p.strength)
+            img = _clip01(cv2.add(img, dark))
     if params.spots:
         img = _apply_spots(img, geo, params.spots)
     if params.defocus_sigma is not None and params.defocus_sigma > 0:
@@ -538,8 +543,8 @@ def degrade(
             img = _masked_blur(img, m, sigma)
     if params.haze is not None:
         img = _apply_haze(img, m, geo, params.haze)
-    img = _clip01(img * m[..., None])
+    m3 = _rgb(m)
+    img = _clip01(cv2.multiply(img, m3))
     if params.jpeg_quality is not None:
-        img = _jpeg(img, params.jpeg_quality)
-        img *= m[..., None]
+        img = cv2.multiply(_jpeg(img, params.jpeg_quality), m3)
     return img, params
