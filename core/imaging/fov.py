@@ -98,7 +98,8 @@ def _full_scale(rgb: np.ndarray) -> float:
 def _brightness_small(rgb: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Max-of-channels brightness of a copy with long side WORK_SIZE, in [0, ~1].
 
-    Returns (image, sx, sy) where sx, sy = small / original size per axis.
+    Returns (image, sx, sy) where sx, sy = small / original size per axis (1/k: the last
+    few rows/columns beyond a multiple of k are left out of detection).
     """
     if rgb.ndim == 2:
         rgb = rgb[:, :, None]
@@ -110,21 +111,22 @@ def _brightness_small(rgb: np.ndarray) -> tuple[np.ndarray, float, float]:
     if rgb.shape[2] == 4:
         rgb = rgb[:, :, :3]
     h, w = rgb.shape[:2]
-    scale = min(1.0, WORK_SIZE / max(h, w))
-    ws, hs = max(8, round(w * scale)), max(8, round(h * scale))
+    # an integer factor: OpenCV's area averaging is 2-3x faster then, and exact
+    k = max(1, math.ceil(max(h, w) / WORK_SIZE))
     src = rgb
     if src.dtype not in (np.uint8, np.uint16, np.float32):
         src = src.astype(np.float32)
     if src.dtype == np.float32 and not np.isfinite(src).all():
         src = np.nan_to_num(src, nan=0.0, posinf=0.0, neginf=0.0)
-    if (ws, hs) != (w, h):
-        small = cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA)
+    if k > 1:
+        hs, ws = h // k, w // k
+        small = cv2.resize(src[: hs * k, : ws * k], (ws, hs), interpolation=cv2.INTER_AREA)
     else:
         small = src
     if small.ndim == 3:
         small = small.max(axis=2)
     small = small.astype(np.float32) / np.float32(_full_scale(rgb))
-    return small, ws / w, hs / h
+    return small, 1.0 / k, 1.0 / k
 
 
 def _fit_circle(pts: np.ndarray) -> tuple[float, float, float]:
@@ -308,12 +310,15 @@ def _subpixel_edges(
     return np.column_stack([x[inside], y[inside]])
 
 
-def _hard_masked(small: np.ndarray, circ, bounds, n_rays: int = 720) -> bool:
-    """True when the border just outside the rim is one exact value (0, mostly).
+def _hard_masked(small: np.ndarray, circ, bounds, n_rays: int = 720) -> tuple[float, float] | None:
+    """(floor, tail) when the photo was cut out by a mask, else None.
 
     Preprocessed crops (EyeQ, many Kaggle pipelines) were multiplied by their own FOV
-    mask: the retina's soft rim stops abruptly at that mask, and the FOV is where the
-    signal ends, not the half-way point of the rim. A camera's own border is noisy.
+    mask: the border just outside the rim is one exact value (the floor, 0 mostly), and
+    the retina's soft rim stops abruptly there, at a level well above the floor (the
+    tail: median over rays of the last value before the floor). The FOV is then where
+    the signal ends, not the half-way point of the rim. A camera's own border is noisy,
+    and a soft rim on a noiseless floor fades into it: neither counts.
     """
     cx, cy, r = circ
     h, w = small.shape
@@ -328,8 +333,27 @@ def _hard_masked(small: np.ndarray, circ, bounds, n_rays: int = 720) -> bool:
         vals.append(small[y[ok], x[ok]])
     vals = np.concatenate(vals)
     if vals.size < 100:
-        return False
-    return bool(np.mean(vals == vals.min()) >= 0.97)
+        return None
+    floor = vals.min()
+    if np.mean(vals == floor) < 0.97:
+        return None
+    # and the signal stops abruptly there: the last pixel before the floor is still bright
+    # (a soft rim on a noiseless floor fades to it instead)
+    rr = r + np.arange(-8.0, 4.5, 1.0)
+    x = np.rint(cx + rr[None, :] * np.cos(th)[:, None]).astype(int)
+    y = np.rint(cy + rr[None, :] * np.sin(th)[:, None]).astype(int)
+    ok = ((x >= max(0.0, left)) & (x <= min(w - 1.0, right))).all(axis=1)
+    ok &= ((y >= max(0.0, top)) & (y <= min(h - 1.0, bottom))).all(axis=1)
+    if ok.sum() < 20:
+        return None
+    prof = small[y[ok], x[ok]]
+    above = prof > floor
+    last = np.where(above.any(axis=1), above.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)
+    lastv = prof[np.arange(len(prof)), last] - floor
+    inner = prof[:, 0] - floor
+    if np.median(lastv / np.maximum(inner, 1e-6)) < 0.04:
+        return None
+    return float(floor), float(np.median(lastv))
 
 
 def _straight_cut(
@@ -351,19 +375,18 @@ def _straight_cut(
     half = np.sqrt(np.maximum(r * r - (lines - c) ** 2, 0.0))
     lo = np.clip(np.ceil(oc - 0.8 * half), 0, other - 1).astype(int)
     hi = np.clip(np.floor(oc + 0.8 * half), 0, other - 1).astype(int)
+    cs = np.zeros((n, other + 1), np.int32)
+    np.cumsum(reg, axis=1, out=cs[:, 1:])
+    cover = (cs[lines, hi + 1] - cs[lines, lo]) / np.maximum(hi - lo + 1, 1)
     start = int(np.clip(round(c), 0, n - 1))
-    order = range(start, n) if side > 0 else range(start, -1, -1)
-    full = None
-    for y in order:
-        if hi[y] - lo[y] < 4:
-            return None  # reached the tip of the circle: no cut
-        if reg[y, lo[y] : hi[y] + 1].mean() < 0.8:
-            break
-        full = y
-    else:
-        return None  # region fills the chord up to the image border
-    if full is None:
+    order = np.arange(start, n) if side > 0 else np.arange(start, -1, -1)
+    tip = np.nonzero(hi[order] - lo[order] < 4)[0]
+    thin = np.nonzero(cover[order] < 0.8)[0]
+    if thin.size == 0 or (tip.size and tip[0] <= thin[0]):
+        return None  # the region fills the chord up to the circle's tip or the image border
+    if thin[0] == 0:
         return None
+    full = int(order[thin[0] - 1])
     circle_edge = c - r if side < 0 else c + r
     if (full - circle_edge) * (-side) <= max(3.0, 0.03 * r):
         return None  # the region reaches (almost) the circle: a rim, not a cut
@@ -388,17 +411,16 @@ def _straight_cut(
     return float(k + side * (cov - 0.5)), bool(sharp)
 
 
-def _mirror_faded_cuts(bounds: list[float], sharp: list[bool], shape: tuple[int, int]) -> None:
+def _mirror_faded_cuts(bounds: list[float], sharp: list[bool], centre: tuple[float, float]) -> None:
     """Complete a faded straight cut of a padded crop from the opposite, sharp one. In place.
 
     Crops made by earlier processing (EyeQ and similar) keep the columns of the circle and
     pad the rows equally above and below with zeros, so the straight cuts sit symmetrically
     about the frame's centre. When the retina fades to black before one cut (eyelid shadow,
     vignetting) only the region's end is visible there; if the opposite cut is sharp and
-    farther out, the faded one is placed at its mirror image.
+    farther out, the faded one is placed at its mirror image. centre: (x, y) of the frame.
     """
-    h, w = shape
-    for a, b, c in ((0, 1, (h - 1) / 2.0), (2, 3, (w - 1) / 2.0)):
+    for a, b, c in ((0, 1, centre[1]), (2, 3, centre[0])):
         if not (np.isfinite(bounds[a]) and np.isfinite(bounds[b])) or sharp[a] == sharp[b]:
             continue
         da, db = c - bounds[a], bounds[b] - c
@@ -502,11 +524,13 @@ def detect_fov(rgb: np.ndarray) -> FieldOfView:
         if cut is not None:
             bounds_w[i], sharp[i] = cut
     hard = _hard_masked(small, circ, bounds_w)
-    if hard:
-        _mirror_faded_cuts(bounds_w, sharp, (hs, ws))
+    hard_level = None
+    if hard is not None:
+        # the frame's centre in work coordinates
+        _mirror_faded_cuts(bounds_w, sharp, (w * sx / 2.0 - 0.5, h * sy / 2.0 - 0.5))
+        hard_level = hard[0] + 0.5 * hard[1]
 
     # sub-pixel refinement of the circle on the half-step crossings along rays
-    hard_level = bg + max(0.01 * (fg - bg), 0.5 / 255.0) if hard else None
     edges = _subpixel_edges(v, circ, bg, 0.25 * (fg - bg), bounds_w, hard_level)
     if len(edges) >= 20:
         circ2, _ = _robust_circle(edges, min_tol=0.75, init=circ)
@@ -563,3 +587,128 @@ def detect_fov(rgb: np.ndarray) -> FieldOfView:
         confidence=float(confidence),
         found=True,
     )
+
+
+# --------------------------------------------------------------------------- square frame
+
+
+@dataclass(frozen=True)
+class SquareFrame:
+    """A square working frame around the whole FOV circle, and the exact way back.
+
+    The square covers original rows y0 .. y0+side-1 and columns x0 .. x0+side-1; those
+    may lie outside the photo (negative or past the edge): that part of the square is
+    zero padding (for HRF, the parts of the circle cut off by the image border). The
+    circle's centre is the square's centre to within half a pixel, with at least
+    `margin` pixels between the circle and the square's edges.
+    """
+
+    image_shape: tuple[int, int]
+    side: int
+    x0: int
+    y0: int
+    cx: float
+    cy: float
+    radius: float
+
+    @classmethod
+    def from_fov(
+        cls,
+        fov: FieldOfView,
+        image_shape: tuple[int, ...] | None = None,
+        margin: int = 4,
+        multiple: int = 1,
+    ) -> SquareFrame:
+        """The square for `fov`; image_shape (H, W[, C]) defaults to the mask's shape.
+
+        multiple: round the side up to a multiple of this (growing both sides equally).
+        """
+        shape = tuple(image_shape[:2]) if image_shape is not None else fov.shape
+        if shape != fov.shape:
+            raise ValueError(f"image shape {shape} does not match the FOV mask {fov.shape}")
+        return cls.around_circle(fov.cx, fov.cy, fov.radius, shape, margin, multiple)
+
+    @classmethod
+    def around_circle(
+        cls,
+        cx: float,
+        cy: float,
+        radius: float,
+        image_shape: tuple[int, ...],
+        margin: int = 4,
+        multiple: int = 1,
+    ) -> SquareFrame:
+        """The square around a circle given in the photo's pixel coordinates."""
+        if radius <= 0 or margin < 0 or multiple < 1:
+            raise ValueError("radius must be positive, margin >= 0 and multiple >= 1")
+        h, w = int(image_shape[0]), int(image_shape[1])
+        # odd side centred on the pixel nearest the centre: the circle then clears every
+        # edge by >= margin (the centre is within 0.5 px of that pixel's centre)
+        side = 2 * math.ceil(radius + margin) + 1
+        x0 = round(cx) - (side - 1) // 2
+        y0 = round(cy) - (side - 1) // 2
+        grown = -(-side // multiple) * multiple
+        x0 -= (grown - side) // 2
+        y0 -= (grown - side) // 2
+        return cls((h, w), int(grown), int(x0), int(y0), float(cx), float(cy), float(radius))
+
+    # -- overlap of the square with the photo
+
+    def _overlap(self) -> tuple[slice, slice, slice, slice]:
+        """(rows, cols) in the photo and (rows, cols) in the square of the shared area."""
+        h, w = self.image_shape
+        ys, ye = max(0, self.y0), min(h, self.y0 + self.side)
+        xs, xe = max(0, self.x0), min(w, self.x0 + self.side)
+        ye, xe = max(ye, ys), max(xe, xs)
+        return (
+            slice(ys, ye),
+            slice(xs, xe),
+            slice(ys - self.y0, ye - self.y0),
+            slice(xs - self.x0, xe - self.x0),
+        )
+
+    @property
+    def centre_in_square(self) -> tuple[float, float]:
+        """(x, y) of the circle's centre in square coordinates."""
+        return self.cx - self.x0, self.cy - self.y0
+
+    def covered(self) -> np.ndarray:
+        """Bool mask of the photo's pixels that lie inside the square."""
+        out = np.zeros(self.image_shape, bool)
+        ry, rx, _, _ = self._overlap()
+        out[ry, rx] = True
+        return out
+
+    def to_square(self, arr: np.ndarray) -> np.ndarray:
+        """Crop + zero-pad an H x W[ x C] array of the photo's geometry into the square."""
+        arr = np.asarray(arr)
+        if arr.shape[:2] != self.image_shape:
+            raise ValueError(f"array of shape {arr.shape} does not match the photo {self.image_shape}")
+        out = np.zeros((self.side, self.side) + arr.shape[2:], arr.dtype)
+        ry, rx, sy_, sx_ = self._overlap()
+        out[sy_, sx_] = arr[ry, rx]
+        return out
+
+    def from_square(self, arr_square: np.ndarray, fill=0) -> np.ndarray:
+        """Map a side x side[ x C] array back to the photo's geometry, exactly.
+
+        Pixels of the photo outside the square get `fill`; padding is dropped.
+        """
+        arr_square = np.asarray(arr_square)
+        if arr_square.shape[:2] != (self.side, self.side):
+            raise ValueError(
+                f"array of shape {arr_square.shape} is not this {self.side} x {self.side} square"
+            )
+        out = np.full(self.image_shape + arr_square.shape[2:], fill, dtype=arr_square.dtype)
+        ry, rx, sy_, sx_ = self._overlap()
+        out[ry, rx] = arr_square[sy_, sx_]
+        return out
+
+    def square_mask(self) -> np.ndarray:
+        """The full FOV disc in the square (bool), including parts cut off in the photo.
+
+        For the FOV as the photo shows it (cuts, image border) use to_square(fov.mask).
+        """
+        qx, qy = self.centre_in_square
+        n = self.side
+        return _render_mask((n, n), qx, qy, self.radius, 0, n - 1, 0, n - 1)
