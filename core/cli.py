@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "core.commands.models",
     "core.commands.bench",
     "core.commands.train",
+    "core.commands.vessels",
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -199,3 +201,56 @@ def test_segmenter_without_an_installed_model_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(reg.paths, "resources_dir", lambda: tmp_path)
     with pytest.raises(ModelError, match="vessel model"):
         VesselSegmenter()
+
+
+def _fundus_png(path, lines, n: int = 240) -> None:
+    """A synthetic fundus photo: an orange disc on black with dark drawn vessels."""
+    img = np.zeros((n, n, 3), np.uint8)
+    cv2.circle(img, (n // 2, n // 2), int(0.45 * n), (40, 90, 200), -1)  # BGR for cv2.imwrite
+    for p0, p1 in lines:
+        cv2.line(img, p0, p1, (20, 40, 110), 2)
+    cv2.imwrite(str(path), img)
+
+
+def test_vessels_command_writes_maps_overlay_and_sidecars(tmp_path, capsys):
+    from core.cli import main
+    from core.models.registry import ModelCard, ModelRegistry
+
+    torch.manual_seed(0)
+    net = VesselNet(VesselNetConfig(channels=[4, 8, 8, 8])).eval()
+    reg = ModelRegistry()
+    card = ModelCard(name="tinyvessel", version="0.1", kind="vessel", architecture="vesselnet",
+                     config={**net.cfg.to_dict(), "inference": {"working_fov_diameter": 120, "threshold": 0.5}})
+    reg.install(net, card)
+    reg.set_active("vessel", "tinyvessel")
+    orig, enh = tmp_path / "orig.png", tmp_path / "enh.png"
+    _fundus_png(orig, [((120, 30), (120, 210))])
+    _fundus_png(enh, [((120, 30), (120, 210)), ((60, 100), (100, 60))])
+    out = tmp_path / "out"
+    assert main(["vessels", str(orig), "-o", str(out), "--compare", str(enh)]) == 0
+    text = capsys.readouterr().out
+    assert "vessel density" in text and "Dice between the maps" in text
+    names = sorted(p.name for p in out.iterdir())
+    for stem in ("orig_vessel_prob.png", "orig_vessels.png", "enh_vessel_prob.png", "enh_vessels.png",
+                 "orig_vs_enh_vessel_overlay.png"):
+        assert stem in names and stem + ".json" in names
+    side = json.loads((out / "orig_vs_enh_vessel_overlay.png.json").read_text())
+    assert side["model"]["name"] == "tinyvessel" and "dice" in side["extra"]["measures"]
+    overlay = cv2.imread(str(out / "orig_vs_enh_vessel_overlay.png"))
+    assert overlay.shape == (240, 240, 3)
+
+
+def test_vessels_command_refuses_photos_of_different_sizes(tmp_path, capsys):
+    from core.cli import main
+    from core.models.registry import ModelCard, ModelRegistry
+
+    net = VesselNet(VesselNetConfig(channels=[4, 8, 8, 8])).eval()
+    reg = ModelRegistry()
+    reg.install(net, ModelCard(name="tinyvessel", version="0.1", kind="vessel", architecture="vesselnet",
+                               config={**net.cfg.to_dict(), "inference": {"working_fov_diameter": 120}}))
+    reg.set_active("vessel", "tinyvessel")
+    orig, enh = tmp_path / "orig.png", tmp_path / "enh.png"
+    _fundus_png(orig, [], n=240)
+    _fundus_png(enh, [], n=200)
+    assert main(["vessels", str(orig), "-o", str(tmp_path / "o"), "--compare", str(enh)]) == 1
+    assert "same size" in capsys.readouterr().err
