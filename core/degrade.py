@@ -208,7 +208,7 @@ class DegradeRanges:
     haze_sigma: tuple[float, float] = (0.02, 0.06)
     haze_green: tuple[float, float] = (0.8, 1.05)
     haze_blue: tuple[float, float] = (0.3, 0.95)  # yellow cataract veil .. whitish wash-out
-    haze_gain: tuple[float, float] = (1.0, 1.6)
+    haze_gain: tuple[float, float] = (0.9, 1.4)
     jpeg_probability: float = 0.3
     jpeg_quality: tuple[int, int] = (70, 95)
 

@@ -6,7 +6,9 @@
 Writes
   OUT_DIR/degradation_public.png    the public-domain sample (CC0): may be committed (docs/images/)
   OUT_DIR/degradation_research.png  DRIVE + HRF degraded, next to real low-quality photos
-                                    (research-only data: never commit this one)
+  OUT_DIR/degradation_random_vs_real.png  16 random draws next to 16 random real EyeQ photos
+                                    (research-only data: never commit these two; they are
+                                    not written when OUT_DIR is inside the repository)
 and prints the time per degradation at 512 px and 256 px.
 """
 
@@ -192,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     print("degrade() median ms per call, OpenCV on 1 thread: " + ", ".join(f"{k}: {v:.2f}" for k, v in t.items()))
 
     if args.public_only:
+        return 0
+    if args.out_dir.resolve().is_relative_to(ROOT):
+        print(f"{args.out_dir} is inside the repository: research sheets (DRIVE/HRF/EyePACS, research use only) "
+              "are not written there; give a folder outside it, e.g. /work/runs/sheets")
         return 0
     if not (args.data / "README.md").exists():
         print(f"research data not found at {args.data}: research sheet skipped")
