@@ -22,23 +22,13 @@ Transform = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb float [0,1], 
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Exact area under the ROC curve (ties counted half), by ranking."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    y = np.asarray(labels, dtype=bool).ravel()
-    npos = int(y.sum())
-    nneg = y.size - npos
-    if npos == 0 or nneg == 0:
+    """Exact ROC AUC (core.evaluation.metrics, mid-ranks for ties); NaN when a class is absent."""
+    from core.evaluation.metrics import roc_auc as _auc  # noqa: PLC0415 - shared with the other tables
+
+    try:
+        return float(_auc(np.asarray(scores).ravel(), np.asarray(labels, dtype=bool).ravel()))
+    except ValueError:
         return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    s_sorted = s[order]
-    # average ranks over ties
-    ranks = np.empty(s.size, dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(s_sorted)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [s.size]])
-    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each tie group
-    ranks[order] = np.repeat(avg, ends - starts)
-    return float((ranks[y].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
 
 
 def binary_scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
