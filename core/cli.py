@@ -18,7 +18,10 @@ COMMAND_MODULES = [
     "core.commands.enhance",
     "core.commands.models",
     "core.commands.bench",
+    "core.commands.batch",
+    "core.commands.bench_batch",
     "core.commands.train",
+    "core.commands.evaluate",
     "core.commands.vessels",
 ]
 

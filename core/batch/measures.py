@@ -95,19 +95,19 @@ class Measurer:
 
         vb = self.segmenter.segment(before, fov)
         va = self.segmenter.segment(after, fov)
-        cmp = compare_vessels(vb, va, fov)
+        cmp = compare_vessels(vb, va, fov, original_rgb=as_unit_float(before))
         return _comparison_fields(cmp, getattr(self.segmenter, "name", ""))
 
 
 def _comparison_fields(cmp: Any, model_name: str) -> dict[str, Any]:
-    get = cmp.get if isinstance(cmp, dict) else (lambda k, d=None: getattr(cmp, k, d))
-    warnings = get("warnings", None) or get("hallucination_warnings", None) or []
+    """The report's columns from a core.vessels.VesselComparison."""
+    regions = list(getattr(cmp, "hallucinations", []) or [])
     return {
-        "vessel_dice": get("dice", None),
-        "vessel_density_before": get("density_before", None),
-        "vessel_density_after": get("density_after", None),
-        "hallucination_warnings": len(warnings),
-        "vessel_note": f"vessel model {model_name}" if model_name else "",
+        "vessel_dice": cmp.dice,
+        "vessel_density_before": cmp.density_before,
+        "vessel_density_after": cmp.density_after,
+        "hallucination_warnings": len(regions),
+        "vessel_note": (getattr(cmp, "warning", "") or "") + (f" (vessel model {model_name})" if model_name else ""),
     }
 
 

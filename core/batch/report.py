@@ -44,8 +44,9 @@ def measure_columns(jobs: list[Job]) -> list[str]:
     keys: set[str] = set()
     for j in jobs:
         keys.update(j.measures)
-    ordered = [k for k in MEASURE_ORDER if k in keys]
-    return ordered + sorted(keys - set(ordered))
+    # A fixed set of columns (empty where not measured, e.g. vessels without a vessel model),
+    # so spreadsheets built on one report read the next.
+    return MEASURE_ORDER + sorted(keys - set(MEASURE_ORDER))
 
 
 def _row(job: Job, measures: list[str]) -> dict[str, Any]:

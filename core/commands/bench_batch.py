@@ -1,0 +1,188 @@
+"""`fundus-studio bench-batch`: what the batch queue costs, and whether memory stays flat.
+
+Throughput: the same photos enhanced (a) by calling the Enhancer in a bare loop
+(read, enhance, write) and (b) through the batch queue and runner, in the same process,
+on DRIVE-size (565 x 584) and HRF-size (3504 x 2336) photos. Memory: resident memory after
+the first 20 photos of a 200-photo batch and at its end. It prints figures and ratios
+against the targets (batch >= 90 % of the bare loop; growth < 10 %); it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench-batch", help="benchmark the batch queue against a bare Enhancer loop, and its memory")
+    p.add_argument("--model", help="NAME[@VERSION]; default the active model, else an untrained mage-s "
+                                   "(timing does not depend on the weights)")
+    p.add_argument("--mode", default="fast", choices=["fast", "tiled"])
+    p.add_argument("--drive", type=int, default=20, help="DRIVE-size photos in the throughput run (default 20)")
+    p.add_argument("--hrf", type=int, default=6, help="HRF-size photos in the throughput run (default 6)")
+    p.add_argument("--memory-images", type=int, default=200, help="photos in the memory run (0 = skip)")
+    p.add_argument("--memory-size", default="drive", choices=["drive", "hrf"])
+    p.add_argument("--measures", action="store_true", help="also time the batch with per-photo measures on")
+    p.set_defaults(handler=run)
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process (not the peak)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: the peak is the best the standard library offers
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _synthetic_photo(path: Path, size: tuple[int, int], seed: int) -> None:
+    """A fundus-like photo of the given (height, width) from the bundled sample, else a drawn one."""
+    import cv2  # noqa: PLC0415
+
+    from core.imaging import read, write  # noqa: PLC0415
+    from core.paths import resources_dir  # noqa: PLC0415
+
+    h, w = size
+    samples = sorted((resources_dir() / "samples").glob("*.jpg"))
+    if samples:
+        rgb = read(samples[seed % len(samples)]).pixels
+        side = min(h, w)
+        disc = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_CUBIC)
+        canvas = np.zeros((h, w, 3), np.uint8)
+        x0 = (w - side) // 2
+        canvas[(h - side) // 2:(h - side) // 2 + side, x0:x0 + side] = disc
+    else:
+        yy, xx = np.mgrid[0:h, 0:w]
+        r = np.hypot(yy - h / 2, xx - w / 2) / (0.48 * min(h, w))
+        canvas = (np.dstack([0.75, 0.38, 0.18]) * (1 - 0.35 * r[..., None] ** 2) * (r[..., None] <= 1) * 255)
+        canvas = canvas.astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    noisy = np.clip(canvas.astype(np.int16) + rng.integers(-3, 4, canvas.shape), 0, 255).astype(np.uint8)
+    write(path, noisy * (canvas > 0))
+
+
+def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
+    """n photos of one size: research photos linked (never copied) when present, else synthetic ones."""
+    from core.paths import shared_data_dir  # noqa: PLC0415
+
+    data = shared_data_dir()
+    pattern = {"drive": ("drive/test/images", "*.tif"), "hrf": ("hrf/images", "*.*")}[kind]
+    found = sorted(p for p in (data / pattern[0]).glob(pattern[1]) if p.is_file()) if data else []
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        if found:
+            src = found[i % len(found)]
+            link = folder / f"{i:04d}_{src.name}"
+            os.symlink(src, link)
+            out.append(link)
+        else:
+            p = folder / f"{i:04d}.png"
+            _synthetic_photo(p, (584, 565) if kind == "drive" else (2336, 3504), i)
+            out.append(p)
+    origin = f"{kind.upper()} research photos" if found else f"synthetic {kind.upper()}-size photos"
+    return out, origin
+
+
+def _enhancer(model: str | None, mode: str) -> tuple[Any, str]:
+    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
+    from core.models.magenet import PRESETS, MageNet  # noqa: PLC0415
+    from core.models.registry import ModelRegistry  # noqa: PLC0415
+
+    registry = ModelRegistry()
+    if model or registry.active("enhancer") is not None:
+        return Enhancer(model=model, device="cpu", registry=registry), "installed"
+    net = MageNet(PRESETS["mage-s"])
+    return Enhancer.from_module(net, device="cpu", settings=EnhanceSettings(mode=mode)), \
+        "untrained mage-s: no model installed; timing does not depend on the weights"
+
+
+def bare_loop(enhancer: Any, photos: list[Path], outdir: Path, mode: str) -> float:
+    """Photos per minute of read -> enhance -> write, one after the other (the baseline)."""
+    from core.imaging import read, write  # noqa: PLC0415
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for p in photos:
+        image = read(p)
+        result = enhancer.enhance(image, mode=mode)
+        write(outdir / f"{p.stem}_enhanced.png", result.pixels, provenance=result.provenance(image), input_path=p)
+    return 60.0 * len(photos) / (time.perf_counter() - t0)
+
+
+def batch_run(enhancer: Any, photos: list[Path], workdir: Path, mode: str, measures: bool = False,
+              job_finished: Any = None) -> float:
+    """Photos per minute through the queue and runner (thumbnails on; measures as asked)."""
+    from core.batch import BatchQueue, BatchRunner, Measurer, batch_settings, enqueue  # noqa: PLC0415
+
+    queue = BatchQueue(workdir / "queue.sqlite3")
+    batch_id, _ = enqueue(queue, [str(p) for p in photos], workdir / "out", batch_settings(mode, "png"),
+                          allow_inside_input=True)
+    measurer = Measurer() if measures else None
+    t0 = time.perf_counter()
+    summary = BatchRunner(queue, batch_id, enhancer, measurer=measurer, job_finished=job_finished).run()
+    elapsed = time.perf_counter() - t0
+    counts = queue.counts(batch_id)
+    queue.close()
+    if counts["done"] != len(photos):
+        raise RuntimeError(f"the benchmark batch did not finish every photo: {counts}")
+    return 60.0 * summary.processed / elapsed
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from core.imaging import read  # noqa: PLC0415
+
+    enhancer, which = _enhancer(args.model, args.mode)
+    info = enhancer.model_info
+    print(f"model {info['name']} {info['version']} ({which}); device {enhancer.device_choice.label}; "
+          f"torch threads {torch.get_num_threads()}; CPU cores {os.cpu_count()}; mode {args.mode}")
+    with tempfile.TemporaryDirectory(prefix="fundus-bench-batch-") as tmp:
+        root = Path(tmp)
+        for kind, n in (("drive", args.drive), ("hrf", args.hrf)):
+            if n <= 0:
+                continue
+            photos, origin = photo_set(kind, n, root / kind / "in")
+            first = read(photos[0])
+            enhancer.enhance(first, mode=args.mode)  # warm-up (allocations, kernels)
+            del first
+            bare = bare_loop(enhancer, photos, root / kind / "bare", args.mode)
+            batch = batch_run(enhancer, photos, root / kind / "batch", args.mode)
+            bare2 = bare_loop(enhancer, photos, root / kind / "bare2", args.mode)  # before and after: fair to drift
+            base = (bare + bare2) / 2
+            print(f"{kind.upper()}-size ({n} x {origin}): bare Enhancer loop {base:.1f} photos/min "
+                  f"({bare:.1f} before, {bare2:.1f} after); batch queue {batch:.1f} photos/min = "
+                  f"{100 * batch / base:.0f}% of the bare loop (target >= 90%)")
+            if args.measures:
+                with_m = batch_run(enhancer, photos, root / kind / "batch_m", args.mode, measures=True)
+                print(f"  with per-photo measures: {with_m:.1f} photos/min ({100 * with_m / base:.0f}%)")
+        if args.memory_images > 0:
+            n = args.memory_images
+            photos, origin = photo_set(args.memory_size, n, root / "mem" / "in")
+            gc.collect()
+            marks: dict[int, float] = {}
+            count = [0]
+
+            def finished(job: Any) -> None:
+                count[0] += 1
+                if count[0] in (1, 20, n // 2, n):
+                    marks[count[0]] = rss_mb()
+
+            rate = batch_run(enhancer, photos, root / "mem", args.mode, job_finished=finished)
+            a, b = marks.get(20), marks.get(n)
+            if a and b:
+                print(f"memory over {n} {origin} ({rate:.1f} photos/min): RSS {marks.get(1, 0):.0f} MB after 1, "
+                      f"{a:.0f} MB after 20, {marks.get(n // 2, 0):.0f} MB after {n // 2}, {b:.0f} MB at the end: "
+                      f"growth after the first 20 {100 * (b - a) / a:+.1f}% (target < 10%)")
+    return 0
