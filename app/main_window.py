@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         self.enhance_dock = self._dock("Enhancement", "enhanceDock", self.enhance_panel, right)
         self.vessel_dock = self._dock("Vessels", "vesselDock", self.vessel_panel, right, scroll=True)
         self.levels_dock = self._dock("Display levels", "levelsDock", self.levels_panel, right)
-        self.resizeDocks([self.images_dock], [230], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.images_dock], [250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.enhance_dock], [300], Qt.Orientation.Horizontal)
 
     def _act(self, text: str, slot: Callable, shortcut: Any = None, tip: str = "", checkable: bool = False, icon: Any = None) -> QAction:
@@ -287,6 +287,7 @@ class MainWindow(QMainWindow):
         w = self.engine.worker
         w.model_ready.connect(self._on_model_ready)
         w.model_failed.connect(self._on_model_failed)
+        w.device_info.connect(self._on_device_info)
         w.progress.connect(self._on_progress)
         w.enhanced.connect(self._on_enhanced)
         w.failed.connect(self._on_failed)
@@ -301,8 +302,10 @@ class MainWindow(QMainWindow):
 
     def _apply_settings(self) -> None:
         s = self.settings
+        self.enhance_panel.blockSignals(True)
         self.enhance_panel.set_mode(s.mode)
         self.enhance_panel.set_device_pref(s.device)
+        self.enhance_panel.blockSignals(False)
         self.vessel_panel.set_opacity(s.overlay_opacity)
         self.viewer.set_opacity(s.overlay_opacity)
         self.set_mode(s.compare_mode)
@@ -358,6 +361,7 @@ class MainWindow(QMainWindow):
         else:
             self._vessel_reason = ""
         self._update_vessel_panel()
+        self.engine.probe_device(self.enhance_panel.device_pref())
         if models:
             title = dict(models).get(self.enhance_panel.model_ref(), "?")
             self.model_label.setText(f"Model: {title} (loading\u2026)")
@@ -372,17 +376,21 @@ class MainWindow(QMainWindow):
     def _enhance_settings_changed(self) -> None:
         self.settings.mode = self.enhance_panel.mode()
         self.settings.device = self.enhance_panel.device_pref()
+        self.engine.probe_device(self.enhance_panel.device_pref())
         if self.enhance_panel.model_ref() is not None:
             self.engine.load_model(self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
         self._show_cached_result()
+
+    def _on_device_info(self, info: dict) -> None:
+        self.device_label.setText(f"Device: {info.get('device_label', '')}")
+        self.device_label.setToolTip(info.get("device_reason", ""))
+        self.enhance_panel.device_note.setText(f"In use: {info.get('device_label', '')}")
 
     def _on_model_ready(self, info: dict) -> None:
         self._model_info = info
         m = info.get("model", {})
         self.model_label.setText(f"Model: {m.get('name', '?')} {m.get('version', '')}")
-        self.device_label.setText(f"Device: {info.get('device_label', '')}")
-        self.device_label.setToolTip(info.get("device_reason", ""))
-        self.enhance_panel.device_note.setText(f"In use: {info.get('device_label', '')}")
+        self._on_device_info(info)
         if not self.engine.busy():
             self.enhance_panel.set_status("")
 

@@ -24,10 +24,17 @@ from app.style import COLOR_BOTH, COLOR_ONLY_AFTER, COLOR_ONLY_BEFORE, COLOR_WAR
 DEVICE_CHOICES = (("auto", "Automatic (best available)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"), ("mps", "Apple GPU (MPS)"))
 
 
+HINT_STYLE = "color: #5f5f5f;"
+NOTICE_STYLE = (
+    "QLabel { background: #f3f0e4; border: 1px solid #d9cfa6; border-radius: 3px;"
+    " padding: 6px; color: #3d3d3d; }"
+)
+
+
 def _hint(text: str) -> QLabel:
     lab = QLabel(text)
     lab.setWordWrap(True)
-    lab.setStyleSheet("color: palette(mid);")
+    lab.setStyleSheet(HINT_STYLE)
     return lab
 
 
@@ -119,7 +126,7 @@ class EnhancePanel(QWidget):
 
     def set_status(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "color: palette(mid);")
+        self.status.setStyleSheet("color: #b03a2e;" if error else HINT_STYLE)
 
 
 def _swatch(rgb: tuple[int, int, int], text: str) -> QLabel:
@@ -138,6 +145,7 @@ class VesselPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 8)
         self.notice = _hint("")
+        self.notice.setStyleSheet(NOTICE_STYLE)
         lay.addWidget(self.notice)
         self.before = QCheckBox("Vessels in the original")
         self.after = QCheckBox("Vessels in the enhanced photo")

@@ -68,6 +68,7 @@ class EngineWorker(QObject):
 
     model_ready = Signal(dict)
     model_failed = Signal(str)
+    device_info = Signal(dict)  # device, device_reason, device_label (before any model loads)
     progress = Signal(int, int, int, str)  # job, done, total, message
     enhanced = Signal(int, object)  # job, EnhancementResult
     vessels_ready = Signal(int, object)  # job, VesselPayload
@@ -125,6 +126,18 @@ class EngineWorker(QObject):
             "device_reason": getattr(choice, "reason", ""),
             "device_label": getattr(choice, "label", "CPU"),
         }
+
+    @Slot(str)
+    def probe_device(self, preference: str) -> None:
+        """Which device the preference resolves to, and why (torch imports here, off the GUI thread)."""
+        try:
+            from core.device import choose_device  # noqa: PLC0415
+
+            choice = choose_device(preference)
+        except Exception as exc:  # noqa: BLE001
+            self.device_info.emit({"device": "cpu", "device_reason": str(exc), "device_label": "CPU"})
+            return
+        self.device_info.emit({"device": choice.device, "device_reason": choice.reason, "device_label": choice.label})
 
     @Slot(int, object, str)
     def enhance(self, job: int, image: Any, mode: str) -> None:
@@ -187,6 +200,7 @@ class EngineClient(QObject):
     """GUI-thread handle on the engine thread: numbered jobs, cancel, clean shutdown."""
 
     _req_load = Signal(object, str)
+    _req_probe = Signal(str)
     _req_enhance = Signal(int, object, str)
     _req_vessels = Signal(int, object, object, object, str)
 
@@ -202,6 +216,7 @@ class EngineClient(QObject):
         self.worker = EngineWorker(enhancer_factory, segmenter_factory)
         self.worker.moveToThread(self.thread)
         self._req_load.connect(self.worker.load_model)
+        self._req_probe.connect(self.worker.probe_device)
         self._req_enhance.connect(self.worker.enhance)
         self._req_vessels.connect(self.worker.vessels)
         self.thread.start()
@@ -224,6 +239,9 @@ class EngineClient(QObject):
 
     def load_model(self, model_ref: str | None, device: str) -> None:
         self._req_load.emit(model_ref, device)
+
+    def probe_device(self, preference: str) -> None:
+        self._req_probe.emit(preference)
 
     def enhance(self, image: Any, mode: str) -> int:
         job = self._new_job()

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = SIDE / max(rgb.shape[:2])
     small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     fov = detect_fov(small)
-    index = [{"file": original.name, "label": "Sample: normal left eye (CC0 photo)", "synthetic": False}]
+    index = [{"file": original.name, "label": "Normal left eye (CC0 sample photo)", "synthetic": False}]
     for stem, combination, seed, label in VARIANTS:
         out, params = degrade(small.astype(np.float32) / 255.0, fov.mask, combination, seed=seed)
         u8 = np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)

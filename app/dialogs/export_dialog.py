@@ -57,7 +57,7 @@ class ExportDialog(QDialog):
         note = QLabel("Each file gets a .json sidecar recording the input, model, device and settings. "
                       "Originals are never overwritten.")
         note.setWordWrap(True)
-        note.setStyleSheet("color: palette(mid);")
+        note.setStyleSheet("color: #5f5f5f;")
         lay.addWidget(note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

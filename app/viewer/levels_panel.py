@@ -86,7 +86,7 @@ class LevelsPanel(QWidget):
         grow.addWidget(self.gamma)
         lay.addLayout(grow)
         note = QLabel("Display only: exported images are not changed.")
-        note.setStyleSheet("color: palette(mid); font-size: 10px;")
+        note.setStyleSheet("color: #5f5f5f; font-size: 10px;")
         lay.addWidget(note)
 
         self._emit_timer = QTimer(self, singleShot=True, interval=25)

@@ -1,0 +1,130 @@
+"""App test fixtures: a tiny installed MAGE-Net, sample photos, and a QThread leak check.
+
+Every test that starts a QThread must stop it: `no_threads_left` (autouse) fails the test
+otherwise, as napari's test suite does.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QThread
+
+from tests.synthetic import make_fundus
+
+TINY = {
+    "stage1_channels": [4, 4, 4],
+    "stage2_channels": [4, 4, 4],
+    "stage1_cabs": 1,
+    "stage2_cabs": 1,
+    "rsp_channels": 4,
+    "rsp_groups": 1,
+    "rsp_cabs": 1,
+    "reduction": 2,
+    "structure_hidden": 2,
+}
+
+
+def _live_qthreads() -> list[QThread]:
+    gc.collect()
+    out = []
+    for obj in gc.get_objects():
+        try:
+            if issubclass(type(obj), QThread) and obj.isRunning():
+                out.append(obj)
+        except RuntimeError:  # the C++ object is already gone
+            continue
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left(request):
+    """Fail any test that leaves a QThread running."""
+    yield
+    deadline = time.monotonic() + 2.0
+    running = _live_qthreads()
+    while running and time.monotonic() < deadline:
+        time.sleep(0.05)
+        running = _live_qthreads()
+    if running:
+        names = ", ".join(t.objectName() or type(t).__name__ for t in running)
+        for t in running:
+            t.quit()
+            t.wait(5000)
+        pytest.fail(f"{request.node.name} left QThread(s) running: {names}")
+
+
+@pytest.fixture
+def tiny_model(isolated_home):
+    """A tiny MAGE-Net installed (and active) in this test's user home; returns its InstalledModel."""
+    import torch
+
+    from core.models.magenet import MageNet
+    from core.models.registry import ModelCard, ModelRegistry
+
+    torch.manual_seed(0)
+    net = MageNet.from_config(dict(TINY))
+    card = ModelCard(
+        name="MAGE-Net-tiny",
+        version="0.0.1",
+        kind="enhancer",
+        architecture="magenet",
+        config={**TINY, "inference": {"working_size": 64}},
+        notes="test model",
+    )
+    reg = ModelRegistry()
+    installed = reg.install(net, card)
+    reg.set_active("enhancer", installed.card.name, installed.card.version)
+    return installed
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Three small synthetic fundus photos on disk (PNG), different sizes."""
+    paths = []
+    for i, (h, w) in enumerate([(180, 200), (160, 160), (200, 240)]):
+        rgb = make_fundus(h, w, seed=i)
+        p = tmp_path / "in" / f"photo_{i}.png"
+        p.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(p), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def make_window(qtbot, isolated_home):
+    """Factory for main windows (fresh settings); every window is shut down after the test."""
+    from app.main import create_app
+    from app.main_window import MainWindow
+
+    create_app([])
+    made = []
+
+    def make(**kwargs):
+        win = MainWindow(**kwargs)
+        qtbot.addWidget(win)
+        win.resize(1200, 800)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.shutdown()
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+def wait_until(qtbot, cond, timeout=15000):
+    qtbot.waitUntil(cond, timeout=timeout)
+
+
+def solid(h: int, w: int, value: int) -> np.ndarray:
+    return np.full((h, w, 3), value, np.uint8)

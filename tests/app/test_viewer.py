@@ -1,0 +1,138 @@
+"""Compare viewer: modes on one shared view state, split clipping, linked side-by-side views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from app.viewer.compare import MODES, CompareViewer
+from app.viewer.levels import DisplayLevels
+from tests.synthetic import make_fundus
+
+
+@pytest.fixture
+def viewer(qtbot):
+    v = CompareViewer()
+    qtbot.addWidget(v)
+    v.resize(900, 600)
+    v.show()
+    qtbot.waitExposed(v)
+    orig = make_fundus(300, 400)
+    v.set_original(orig)
+    v.set_enhanced(np.ascontiguousarray(255 - orig), "Enhanced \u00b7 test")
+    return v
+
+
+def ranges(canvas):
+    (x0, x1), (y0, y1) = canvas.vb.viewRange()
+    return np.array([x0, x1, y0, y1])
+
+
+def test_every_mode_shows_the_right_layers(viewer, qtbot):
+    seen = []
+    viewer.mode_changed.connect(seen.append)
+    for mode in MODES:
+        viewer.set_mode(mode)
+        qtbot.wait(5)
+        assert viewer.right.isVisible() == (mode == "side")
+        left = viewer.left
+        if mode == "split":
+            assert left.divider.isVisible() and left.clip.isVisible()
+        elif mode == "single":
+            assert left.base.buffer is viewer._disp["enhanced"] and not left.clip.isVisible()
+        elif mode == "side":
+            assert left.base.buffer is viewer._disp["original"]
+            assert viewer.right.top.buffer is viewer._disp["enhanced"]
+        elif mode == "flicker":
+            assert left.base.buffer is viewer._disp["original"] and left.clip.isVisible()
+            assert not left.divider.isVisible()
+    assert seen == list(MODES)  # starts in split; single first makes split a change too
+    with pytest.raises(ValueError):
+        viewer.set_mode("nonsense")
+
+
+def test_split_divider_moves_only_a_clip_rectangle(viewer, qtbot):
+    viewer.set_mode("split")
+    buf = viewer.left.top.buffer
+    viewer.state.set_divider(0.25)
+    r1 = viewer.left.clip.rect()
+    viewer.state.set_divider(0.75)
+    r2 = viewer.left.clip.rect()
+    assert r2.left() > r1.left()
+    assert viewer.left.top.buffer is buf  # no new array per move
+    # the divider line follows, in image coordinates at 75% of the visible width
+    x, _y, w, _h = viewer.state.visible_rect(viewer.left.view_size())
+    assert viewer.left.divider.value() == pytest.approx(x + 0.75 * w, abs=1e-6)
+
+
+def test_side_by_side_zoom_and_pan_are_linked(viewer, qtbot):
+    viewer.set_mode("side")
+    qtbot.wait(20)
+    assert np.allclose(ranges(viewer.left), ranges(viewer.right), atol=1.0)
+    # a wheel turn over the right view zooms both, about the same image point
+    pos = viewer.right.mapFromScene(viewer.right.vb.mapViewToScene(QPointF(120, 80)))
+    qtbot.wait(5)
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    ev = QWheelEvent(
+        QPointF(pos), QPointF(viewer.right.viewport().mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 480),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )
+    z0 = viewer.state.zoom
+    QApplication.sendEvent(viewer.right.viewport(), ev)
+    qtbot.wait(10)
+    assert viewer.state.zoom > 1.5 * z0
+    assert np.allclose(ranges(viewer.left), ranges(viewer.right), atol=1.0)
+    # the point under the cursor stayed put
+    p = viewer.right.vb.mapSceneToView(viewer.right.mapToScene(pos))
+    assert abs(p.x() - 120) < 2 and abs(p.y() - 80) < 2
+    # dragging the left view pans both
+    before = ranges(viewer.right)
+    viewer.state.pan_screen(40, 0)
+    qtbot.wait(5)
+    assert not np.allclose(before, ranges(viewer.right))
+    assert np.allclose(ranges(viewer.left), ranges(viewer.right), atol=1.0)
+
+
+def test_space_shows_the_original_everywhere(viewer, qtbot):
+    viewer.set_mode("flicker")
+    assert viewer.left.clip.isVisible()
+    viewer.set_space_held(True)
+    assert not viewer.left.clip.isVisible()
+    assert "Original" in viewer.left.label_left.text()
+    viewer.set_space_held(False)
+    viewer.set_mode("single")
+    viewer.set_space_held(True)
+    assert viewer.left.base.buffer is viewer._disp["original"]
+    viewer.set_space_held(False)
+    assert viewer.left.base.buffer is viewer._disp["enhanced"]
+
+
+def test_levels_change_only_the_display_buffer(viewer):
+    orig = viewer.original.copy()
+    buf = viewer._disp["original"]
+    before = buf.copy()
+    viewer.set_levels("original", DisplayLevels(0, 100, 1.0))
+    assert viewer._disp["original"] is buf and not np.array_equal(before, buf)
+    assert np.array_equal(viewer.original, orig)
+
+
+def test_pixel_readout_and_hover(viewer, qtbot):
+    before, after = viewer.pixel(200, 150)
+    assert before == tuple(int(v) for v in viewer.original[150, 200])
+    assert after == tuple(255 - v for v in before)
+    assert viewer.pixel(-1, 5) == (None, None)
+    got = []
+    viewer.hovered.connect(lambda x, y: got.append((x, y)))
+    scene_pt = viewer.left.vb.mapViewToScene(QPointF(100.5, 50.5))
+    viewer.left.scene().sigMouseMoved.emit(scene_pt)
+    assert got and abs(got[-1][0] - 100.5) < 1 and abs(got[-1][1] - 50.5) < 1
+
+
+def test_empty_viewer_invites_to_open(qtbot):
+    v = CompareViewer()
+    qtbot.addWidget(v)
+    assert "Open" in v.left.placeholder.text()
