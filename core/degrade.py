@@ -323,6 +323,11 @@ class FovGeometry:
     cy: float
     diameter: float
 
+    @classmethod
+    def from_fov(cls, fov: Any) -> "FovGeometry":
+        """From core.imaging.fov.FieldOfView (its fitted circle: better than the mask for cut FOVs)."""
+        return cls(float(fov.cx), float(fov.cy), 2.0 * float(fov.radius))
+
 
 def fov_geometry(mask: np.ndarray) -> FovGeometry:
     """Circle of the FOV from its mask: the widest extent is the diameter.

@@ -210,3 +210,16 @@ def test_wide_blur_shortcut_matches_the_exact_blur():
     err = np.abs(fast - exact)[inner].mean()
     change = np.abs(exact - img)[inner].mean()
     assert err < 0.05 * change, (err, change)
+
+
+def test_geometry_from_detected_fov():
+    from core.imaging.fov import detect_fov
+
+    img, mask = synthetic_fundus(256, seed=0)
+    fov = detect_fov(img)
+    g = FovGeometry.from_fov(fov)
+    ref = fov_geometry(mask)
+    assert abs(g.cx - ref.cx) < 2 and abs(g.cy - ref.cy) < 2 and abs(g.diameter - ref.diameter) < 4
+    a, p = degrade(img, mask, "isb", seed=1, geometry=g)
+    b, _ = degrade(img, mask, params=p, geometry=g)
+    assert np.array_equal(a, b)
