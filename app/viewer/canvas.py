@@ -7,6 +7,7 @@ the divider only moves a clip rectangle: no pixel array is recomposed per mouse 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.functions as fn
@@ -26,13 +27,16 @@ class BufferImageItem(pg.ImageItem):
     """ImageItem that draws a ready BGRA buffer (QImage RGB32/ARGB32 premultiplied) as is.
 
     The buffer is shared, never copied: several canvases may show the same array, and an
-    in-place change followed by `refresh()` is all a levels change costs.
+    in-place change followed by `refresh()` is all a levels change costs. When zoomed out,
+    it draws from a lazily built pyramid of area-averaged halves, so a 3504x2336 photo
+    shown at 25% costs a quarter-size draw and shows no aliasing.
     """
 
     def __init__(self, alpha: bool = False) -> None:
         super().__init__()
         self._fmt = QImage.Format.Format_ARGB32_Premultiplied if alpha else QImage.Format.Format_RGB32
         self._buf: np.ndarray | None = None
+        self._pyramid: list[tuple[np.ndarray, QImage]] = []
 
     def set_buffer(self, buf: np.ndarray | None) -> None:
         if buf is self._buf:
@@ -40,6 +44,7 @@ class BufferImageItem(pg.ImageItem):
             return
         self.prepareGeometryChange()
         self._buf = buf
+        self._pyramid = []
         if buf is None:
             self.image = None
             self.qimage = None
@@ -62,7 +67,34 @@ class BufferImageItem(pg.ImageItem):
 
     def refresh(self) -> None:
         """The buffer changed in place."""
+        self._pyramid = []
         self.update()
+
+    def _level(self, scale: float) -> QImage:
+        """The full image, or the pyramid level whose size is closest above the drawn size."""
+        k = 0
+        while scale * (2 ** (k + 1)) <= 1.0 and k < 4:
+            k += 1
+        if k == 0 or self._buf is None:
+            return self.qimage
+        if not self._pyramid:
+            self._pyramid = [(self._buf, self.qimage)]
+        while len(self._pyramid) <= k:
+            prev = self._pyramid[-1][0]
+            h, w = prev.shape[:2]
+            if min(h, w) < 64:
+                break
+            small = cv2.resize(prev, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+            self._pyramid.append((small, fn.ndarray_to_qimage(small, self._fmt)))
+        return self._pyramid[min(k, len(self._pyramid) - 1)][1]
+
+    def paint(self, painter, *args) -> None:
+        if self._buf is None or self.qimage is None:
+            return
+        h, w = self._buf.shape[:2]
+        t = painter.transform()
+        scale = (t.m11() ** 2 + t.m12() ** 2) ** 0.5
+        painter.drawImage(QRectF(0, 0, w, h), self._level(scale))
 
 
 class _StateViewBox(pg.ViewBox):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -42,34 +43,34 @@ def build_lut(levels: DisplayLevels, max_value: int) -> np.ndarray:
 def to_display(pixels: np.ndarray, levels: DisplayLevels, max_value: int, out: np.ndarray | None = None) -> np.ndarray:
     """HxWx3 RGB (uint8/uint16) -> HxWx4 BGRA uint8 (alpha 255), reusing `out` when it fits."""
     h, w = pixels.shape[:2]
-    if out is None or out.shape != (h, w, 4):
+    if out is None or out.shape != (h, w, 4) or not out.flags.c_contiguous:
         out = np.empty((h, w, 4), np.uint8)
-        out[..., 3] = 255
-    if levels.is_identity(max_value) and pixels.dtype == np.uint8:
-        out[..., 0] = pixels[..., 2]
-        out[..., 1] = pixels[..., 1]
-        out[..., 2] = pixels[..., 0]
-        return out
-    lut = build_lut(levels, max_value)
-    for dst, src in ((0, 2), (1, 1), (2, 0)):
-        np.take(lut, pixels[..., src], out=out[..., dst])
+    src = np.ascontiguousarray(pixels)
+    if not (levels.is_identity(max_value) and src.dtype == np.uint8):
+        lut = build_lut(levels, max_value)
+        # cv2.LUT is an order of magnitude faster than fancy indexing on 8-bit photos
+        src = cv2.LUT(src, lut) if src.dtype == np.uint8 else lut[src]
+    cv2.cvtColor(src, cv2.COLOR_RGB2BGRA, dst=out)
     return out
 
 
 def channel_histograms(pixels: np.ndarray, max_value: int, fov: np.ndarray | None = None) -> np.ndarray:
     """3 x 256 counts of R, G, B inside the field of view (or non-black pixels when none is given)."""
-    step = max(1, (max_value + 1) // 256)
-    sub = pixels[::2, ::2]  # a quarter of the pixels is plenty for a display histogram
+    h, w = pixels.shape[:2]
+    half = (max(1, w // 2), max(1, h // 2))
+    # a quarter of the pixels is plenty for a display histogram
+    sub = cv2.resize(np.ascontiguousarray(pixels), half, interpolation=cv2.INTER_NEAREST)
     if fov is not None and fov.shape == pixels.shape[:2]:
-        keep = fov[::2, ::2]
+        mask = cv2.resize(fov.astype(np.uint8), half, interpolation=cv2.INTER_NEAREST)
     else:
-        keep = sub.max(axis=2) > (max_value // 64)
-    vals = sub[keep]
-    if vals.size == 0:
-        vals = sub.reshape(-1, 3)
+        gray = cv2.cvtColor(sub, cv2.COLOR_RGB2GRAY)
+        mask = (gray > (max_value // 64)).astype(np.uint8)
+    if not mask.any():
+        mask = None
     hist = np.zeros((3, 256), np.int64)
     for c in range(3):
-        hist[c] = np.bincount((vals[:, c] // step).astype(np.int64).clip(0, 255), minlength=256)[:256]
+        h = cv2.calcHist([sub], [c], mask, [256], [0, max_value + 1])
+        hist[c] = np.rint(np.asarray(h).reshape(-1)[:256]).astype(np.int64)
     return hist
 
 

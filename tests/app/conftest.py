@@ -30,7 +30,6 @@ TINY = {
 
 
 def _live_qthreads() -> list[QThread]:
-    gc.collect()
     out = []
     for obj in gc.get_objects():
         try:
