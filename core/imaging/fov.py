@@ -191,12 +191,13 @@ def _ransac_circle(pts: np.ndarray, tol: float, iters: int = 400) -> tuple[float
     rng = np.random.default_rng(0)
     idx = rng.integers(0, len(pts), size=(iters, 3))
     cand = _circles_through(pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]])
-    cand = cand[np.isfinite(cand).all(axis=1)]
+    cand = cand[np.isfinite(cand).all(axis=1)].astype(np.float32)
     if len(cand) == 0:
         return _fit_circle(pts)
-    sub = pts if len(pts) <= 1500 else pts[:: int(math.ceil(len(pts) / 1500))]
+    sub = (pts if len(pts) <= 500 else pts[:: int(math.ceil(len(pts) / 500))]).astype(np.float32)
     d = np.hypot(sub[None, :, 0] - cand[:, 0, None], sub[None, :, 1] - cand[:, 1, None])
-    votes = (np.abs(d - cand[:, 2, None]) <= tol).sum(axis=1)
+    d -= cand[:, 2, None]
+    votes = np.count_nonzero(np.abs(d) <= tol, axis=1)
     best = cand[int(np.argmax(votes))]
     return float(best[0]), float(best[1]), float(best[2])
 
@@ -382,9 +383,14 @@ def _straight_cut(
     half = np.sqrt(np.maximum(r * r - (lines - c) ** 2, 0.0))
     lo = np.clip(np.ceil(oc - 0.8 * half), 0, other - 1).astype(int)
     hi = np.clip(np.floor(oc + 0.8 * half), 0, other - 1).astype(int)
-    cs = np.zeros((n, other + 1), np.int32)
-    np.cumsum(reg, axis=1, out=cs[:, 1:])
-    cover = (cs[lines, hi + 1] - cs[lines, lo]) / np.maximum(hi - lo + 1, 1)
+    # per-line fill of the chord's middle, from the region's integral image
+    integral = cv2.integral(region.view(np.uint8) if region.dtype == bool else region)
+    if axis == 1:
+        integral = integral.T
+    inside_sum = (
+        integral[lines + 1, hi + 1] - integral[lines, hi + 1] - integral[lines + 1, lo] + integral[lines, lo]
+    )
+    cover = inside_sum / np.maximum(hi - lo + 1, 1)
     start = int(np.clip(round(c), 0, n - 1))
     order = np.arange(start, n) if side > 0 else np.arange(start, -1, -1)
     tip = np.nonzero(hi[order] - lo[order] < 4)[0]

@@ -21,7 +21,7 @@ from core.imaging.fov import FieldOfView, SquareFrame, detect_fov
 
 
 def disc_mask(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = np.ogrid[0:h, 0:w]
     return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
 
 
@@ -44,20 +44,25 @@ def fake_fundus(
     band: (first, last) rows kept inside the aperture (straight cuts, zero beyond).
     """
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    # the retina's content is smooth: draw it at <= 640 px and enlarge (fast at HRF size)
+    s = min(1.0, 640.0 / max(h, w))
+    hs, ws = max(8, round(h * s)), max(8, round(w * s))
+    yy, xx = np.mgrid[0:hs, 0:ws].astype(np.float32)
+    xx, yy = (xx + 0.5) * (w / ws) - 0.5, (yy + 0.5) * (h / hs) - 0.5
     rad = np.hypot(xx - cx, yy - cy) / r
     # vignetting, a bright disc (optic nerve head), a dark macula, vessel-like dark lines
     retina = 1.0 - 0.35 * np.clip(rad, 0, 1) ** 2
     retina += 0.5 * np.exp(-(((xx - (cx + 0.45 * r)) ** 2 + (yy - cy) ** 2) / (0.08 * r) ** 2))
     retina -= 0.3 * np.exp(-(((xx - (cx - 0.1 * r)) ** 2 + (yy - cy) ** 2) / (0.15 * r) ** 2))
-    for k in range(6):
+    for _ in range(6):
         a = rng.uniform(0, np.pi)
         d = np.abs((xx - cx) * np.sin(a) - (yy - cy) * np.cos(a) - rng.uniform(-0.5, 0.5) * r)
         retina -= 0.25 * np.exp(-((d / (0.01 * r + 1.0)) ** 2))
-    texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 3)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (hs, ws)).astype(np.float32), (0, 0), 3)
     retina = np.clip(retina + 0.05 * texture, 0.05, None)
+    if (hs, ws) != (h, w):
+        retina = cv2.resize(retina, (w, h), interpolation=cv2.INTER_LINEAR)
     colour = np.array([1.0, 0.55, 0.3], np.float32)
-    img = retina[..., None] * colour * brightness
     # soft aperture rim (optical blur) on the true disc
     truth = disc_mask(h, w, cx, cy, r)
     if band is not None:
@@ -67,9 +72,9 @@ def fake_fundus(
     if band is not None:
         aperture[: band[0]] = 0
         aperture[band[1] + 1 :] = 0
-    img = img * aperture[..., None] + background
+    img = (retina * aperture * brightness)[..., None] * colour + np.float32(background)
     if noise:
-        img = img + rng.normal(0, noise, img.shape)
+        img += rng.normal(0, noise, img.shape).astype(np.float32)
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if band is not None:
         img[: band[0]] = 0
