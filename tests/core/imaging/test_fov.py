@@ -154,6 +154,26 @@ def test_noisy_jpeg_border():
     check_geometry(fov, truth, 280, 298, 268, min_iou=0.985, tol=2.5)
 
 
+def test_dark_shadow_at_the_rim_does_not_shrink_the_circle():
+    # an eyelid shadow: the upper quarter of the retina almost black, right up to the rim
+    img, truth = fake_fundus(600, 640, 320, 300, 270, seed=12)
+    shade = np.ones(img.shape[:2], np.float32)
+    shade[: 300 - 200] = 0.04
+    shade = cv2.GaussianBlur(shade, (0, 0), 8)
+    img = np.rint(img * shade[..., None]).astype(np.uint8)
+    fov = detect_fov(img)
+    check_geometry(fov, truth, 320, 300, 270, min_iou=0.985, tol=3.0)
+
+
+def test_glare_outside_the_rim_is_ignored():
+    # a bright reflection in the black border touching the rim, and a small light leak in a corner
+    img, truth = fake_fundus(600, 640, 320, 300, 260, seed=13)
+    cv2.ellipse(img, (320 + 250, 300 - 90), (40, 18), 30, 0, 360, (230, 220, 210), -1)
+    cv2.circle(img, (15, 585), 12, (200, 200, 200), -1)
+    fov = detect_fov(img)
+    check_geometry(fov, truth, 320, 300, 260, min_iou=0.99, tol=2.0)
+
+
 def test_no_dark_border_is_the_whole_frame():
     # a crop inside the retina: no border at all
     img, _ = fake_fundus(400, 500, 250, 200, 900, seed=7)
