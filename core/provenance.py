@@ -100,6 +100,15 @@ def sidecar_path_for(output_path: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".json")
 
 
+def _default_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
@@ -121,6 +130,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp_name, _FILE_MODE)  # mkstemp makes 0600; outputs should read like any saved file
         os.replace(tmp_name, target)
     except BaseException as exc:
         try:

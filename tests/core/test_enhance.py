@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from core.device import choose_device
 from core.enhance import EnhanceSettings, Enhancer
 from core.errors import Cancelled, FieldOfViewError
 from core.imaging.types import FundusImage
@@ -95,12 +94,3 @@ def test_provenance_names_model_device_and_settings():
     prov = enhancer.enhance(image).provenance(image)
     text = repr(prov)
     assert "cpu" in text and "working_size" in text and image.source_sha256 in text
-
-
-def test_device_choice_falls_back_with_a_reason():
-    assert choose_device("cpu").device == "cpu"
-    if not torch.cuda.is_available():
-        choice = choose_device("cuda")
-        assert choice.device == "cpu" and "not available" in choice.reason
-    with pytest.raises(ValueError):
-        choose_device("tpu")
