@@ -36,6 +36,10 @@ STATUS_TEXT = {
     "pending": "Waiting", "cancelled": "Cancelled",
 }
 COLUMNS = ["", "Photo", "Status", "Progress", "Time", "Illumination", "Vessel contrast", "Details"]
+COLUMN_TIPS = {
+    5: "Illumination uniformity, original \u2192 enhanced (1 = perfectly even lighting)",
+    6: "Vessel contrast-to-noise ratio, original \u2192 enhanced (higher = vessels stand out more)",
+}
 COL_THUMB, COL_NAME, COL_STATUS, COL_PROGRESS, COL_TIME, COL_ILLUM, COL_CONTRAST, COL_DETAIL = range(8)
 THUMB_H = 40
 
@@ -117,10 +121,22 @@ class JobTableModel(QAbstractTableModel):
         self.row_of: dict[int, int] = {}
         self.progress: dict[int, tuple[float, str]] = {}
         self._thumbs: dict[int, QPixmap] = {}
+        self.roots: list[Path] = []
+
+    def display_name(self, job: Job) -> str:
+        """The photo's path below the folder the user added (date/patient folders stay visible)."""
+        path = Path(job.input_path)
+        for root in self.roots:
+            if path.is_relative_to(root):
+                return str(path.relative_to(root))
+        return path.name
 
     def load(self, batch_id: int | None) -> None:
         self.beginResetModel()
         self.jobs = self.queue.jobs(batch_id) if batch_id is not None else []
+        batch = self.queue.batch(batch_id) if batch_id is not None else None
+        self.roots = [Path(i).resolve() for i in (batch.options.get("inputs", []) if batch else [])
+                      if Path(i).is_dir()]
         self.row_of = {j.id: i for i, j in enumerate(self.jobs)}
         self.endResetModel()
 
@@ -142,8 +158,7 @@ class JobTableModel(QAbstractTableModel):
         self.progress[job_id] = (fraction, message)
         if self.jobs[row].status == "pending":
             self.jobs[row].status = "running"
-            self.dataChanged.emit(self.index(row, COL_STATUS), self.index(row, COL_STATUS))
-        self.dataChanged.emit(self.index(row, COL_PROGRESS), self.index(row, COL_PROGRESS))
+        self.dataChanged.emit(self.index(row, COL_STATUS), self.index(row, COL_DETAIL))
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.jobs)
@@ -154,6 +169,8 @@ class JobTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TIPS.get(section)
         return None
 
     def thumb(self, job: Job) -> QPixmap | None:
@@ -177,8 +194,10 @@ class JobTableModel(QAbstractTableModel):
         m = job.measures
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_NAME:
-                return job.name
+                return self.display_name(job)
             if col == COL_STATUS:
+                if job.status == "running" and self.progress.get(job.id, (0.0, ""))[1] in ("saving", "measuring"):
+                    return "Saving"
                 return STATUS_TEXT.get(job.status, job.status)
             if col == COL_TIME:
                 return f"{job.total_s:.1f} s" if job.total_s else ""
@@ -209,9 +228,7 @@ class JobTableModel(QAbstractTableModel):
             if col == COL_DETAIL:
                 return job.error or job.note or job.output_path
         elif role == Qt.ItemDataRole.UserRole and col == COL_PROGRESS:
-            if job.status in ("done", "skipped"):
-                return 1.0
-            if job.status == "running":
+            if job.status == "running":  # finished rows say so in Status; a full bar would only add noise
                 return self.progress.get(job.id, (0.0, ""))[0]
             return None
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_TIME, COL_ILLUM, COL_CONTRAST):
@@ -338,7 +355,7 @@ class BatchPanel(QWidget):
         hh = self.table.horizontalHeader()
         hh.setHighlightSections(False)
         hh.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        widths = {COL_THUMB: int(THUMB_H * 1.5) + 12, COL_NAME: 190, COL_STATUS: 90, COL_PROGRESS: 130,
+        widths = {COL_THUMB: int(THUMB_H * 1.5) + 12, COL_NAME: 260, COL_STATUS: 90, COL_PROGRESS: 130,
                   COL_TIME: 64, COL_ILLUM: 104, COL_CONTRAST: 112}
         for col, w in widths.items():
             self.table.setColumnWidth(col, w)

@@ -43,9 +43,14 @@ def enqueue(
     outputs = plan_outputs(items, out, settings.get("format", "auto"))
     check_outputs_outside_inputs(items, outputs, allow_inside=allow_inside_input)
     out.mkdir(parents=True, exist_ok=True)
+    given = [str(Path(i).resolve()) for i in inputs]
     if batch_id is None:
         batch_id = queue.create_batch(out.resolve(), settings, name=name, options={
-            "inputs": [str(i) for i in inputs], "include": list(include), "allow_inside_input": allow_inside_input})
+            "inputs": given, "include": list(include), "allow_inside_input": allow_inside_input})
+    else:  # remember what was added, so a resume looks there again
+        options = queue.batch(batch_id).options
+        options["inputs"] = list(dict.fromkeys([*options.get("inputs", []), *given]))
+        queue.set_options(batch_id, options)
     added = queue.add_jobs(batch_id, [(it.path.resolve(), dest.resolve()) for it, dest in zip(items, outputs)],
                            settings)
     return batch_id, added

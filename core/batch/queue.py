@@ -242,6 +242,9 @@ class BatchQueue:
                 return b
         return None
 
+    def set_options(self, batch_id: int, options: dict[str, Any]) -> None:
+        self._write("UPDATE batches SET options_json=? WHERE id=?", (json.dumps(options), batch_id))
+
     def delete_batch(self, batch_id: int) -> None:
         self._write("DELETE FROM batches WHERE id=?", (batch_id,))
 

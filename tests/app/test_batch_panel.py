@@ -52,7 +52,7 @@ def test_a_folder_runs_in_the_background_and_fills_the_table(qtbot, panel, tmp_p
     m = p.model
     assert m.rowCount() == 4
     statuses = {m.data(m.index(r, COL_NAME)): m.data(m.index(r, COL_STATUS)) for r in range(4)}
-    assert statuses == {"p0.png": "Done", "p1.png": "Done", "p2.png": "Done", "broken.png": "Failed"}
+    assert statuses == {"a/p0.png": "Done", "b/c/p1.png": "Done", "a/p2.png": "Done", "a/broken.png": "Failed"}
     assert p.overall.value() == p.overall.maximum() == 4
     assert "1 failed" in p.status_label.text()
     qtbot.waitUntil(lambda: p.report_path is not None and p.report_path.exists(), timeout=5000)
