@@ -168,8 +168,10 @@ class EngineWorker(QObject):
         stop = self.stop_event(job)
         try:
             if not self._segmenter_loaded:
+                from core.device import choose_device  # noqa: PLC0415
+
                 self._segmenter_loaded = True
-                self.segmenter = self._segmenter_factory(device)
+                self.segmenter = self._segmenter_factory(choose_device(device).device)
             if self.segmenter is None:
                 self.vessels_unavailable.emit("No vessel model is installed, so vessels cannot be compared yet.")
                 return
@@ -181,7 +183,7 @@ class EngineWorker(QObject):
             self.progress.emit(job, 1, 3, "finding vessels in the enhanced photo")
             after = self.segmenter.segment(enhanced, mask, should_stop=stop.is_set)
             self.progress.emit(job, 2, 3, "comparing")
-            comparison = compare_vessels(before, after, mask)
+            comparison = compare_vessels(before, after, mask, original_rgb=original)
             self.progress.emit(job, 3, 3, "done")
         except Cancelled:
             self.cancelled.emit(job)

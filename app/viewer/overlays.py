@@ -39,13 +39,9 @@ def difference_layer(comparison: Any) -> np.ndarray:
 
 
 def warning_boxes(comparison: Any, pad: int = 6) -> list[tuple[int, int, int, int]]:
-    """(x, y, w, h) boxes around hallucination regions, whatever form the engine gives them."""
+    """(x, y, w, h) boxes around core.vessels hallucination regions (bbox = x0, y0, x1, y1)."""
     boxes: list[tuple[int, int, int, int]] = []
-    for region in getattr(comparison, "hallucination_regions", None) or getattr(comparison, "regions", None) or []:
-        box = getattr(region, "bbox", region)
-        if isinstance(box, dict):
-            x, y, w, h = box["x"], box["y"], box["w"], box["h"]
-        else:
-            x, y, w, h = (int(v) for v in box[:4])
-        boxes.append((int(x) - pad, int(y) - pad, int(w) + 2 * pad, int(h) + 2 * pad))
+    for region in getattr(comparison, "hallucinations", None) or []:
+        x0, y0, x1, y1 = (int(v) for v in region.bbox)
+        boxes.append((x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad))
     return boxes

@@ -127,3 +127,27 @@ def wait_until(qtbot, cond, timeout=15000):
 
 def solid(h: int, w: int, value: int) -> np.ndarray:
     return np.full((h, w, 3), value, np.uint8)
+
+
+@pytest.fixture
+def tiny_vessel_model(isolated_home):
+    """A tiny VesselNet installed (and active) as this test's vessel model."""
+    import torch
+
+    from core.models.registry import ModelCard, ModelRegistry
+    from core.models.vesselnet import VesselNet
+
+    torch.manual_seed(0)
+    cfg = {"channels": [4, 8], "dropout": 0.0}
+    net = VesselNet.from_config(dict(cfg))
+    with torch.no_grad():  # a fixed, non-trivial response: dark thin lines give high logits
+        for p in net.parameters():
+            p.mul_(3.0)
+    card = ModelCard(
+        name="VesselNet-tiny", version="0.0.1", kind="vessel", architecture="vesselnet",
+        config={**cfg, "inference": {"working_fov_diameter": 96, "threshold": 0.5, "tile": 64, "overlap": 16}},
+    )
+    reg = ModelRegistry()
+    installed = reg.install(net, card)
+    reg.set_active("vessel", installed.card.name, installed.card.version)
+    return installed
