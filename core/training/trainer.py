@@ -252,6 +252,13 @@ class Trainer:
         for t, s in zip(self.teacher.buffers(), self.model.buffers()):
             t.copy_(s)
 
+    def extra_loss(self, step: int, degraded: torch.Tensor, fov: torch.Tensor, student_out: Any) -> Any:
+        """Hook for subclasses: an extra loss term on the synthetic batch (a LossResult), or None.
+
+        Site adaptation adds its anchor to the frozen starting model here; plain training adds nothing.
+        """
+        return None
+
     def train_step(self) -> dict[str, float]:
         cfg, d = self.cfg, self.cfg.data
         step = self.step
@@ -284,9 +291,14 @@ class Trainer:
             parts["ramp"] = lam
         else:
             out = self.net(x, m)
+            sup_out = out
             sup = supervised_loss(out, y, m, v, hv, self.weights)
             loss = sup.total
             parts.update(sup.parts)
+        extra = self.extra_loss(step, x, m, sup_out)
+        if extra is not None:
+            loss = loss + extra.total
+            parts.update(extra.parts)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip:
