@@ -158,33 +158,12 @@ def read_gray(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"), dtype=np.uint8)
 
 
-class _CircleSquare:
-    """The square around the FOV circle (crop + zero pad), used until core.imaging.fov.SquareFrame exists."""
-
-    def __init__(self, cx: float, cy: float, radius: float) -> None:
-        self.side = max(8, int(round(2 * radius)))
-        self.y0 = int(round(cy - self.side / 2))
-        self.x0 = int(round(cx - self.side / 2))
-
-    def to_square(self, arr: np.ndarray) -> np.ndarray:
-        h, w = arr.shape[:2]
-        out = np.zeros((self.side, self.side) + arr.shape[2:], arr.dtype)
-        ys, xs = max(0, self.y0), max(0, self.x0)
-        ye, xe = min(h, self.y0 + self.side), min(w, self.x0 + self.side)
-        if ye > ys and xe > xs:
-            out[ys - self.y0 : ye - self.y0, xs - self.x0 : xe - self.x0] = arr[ys:ye, xs:xe]
-        return out
-
-
 def _frame(rgb: np.ndarray):
-    """(FieldOfView, square frame) exactly as the Enhancer frames a photo."""
-    from core.imaging import fov as fovmod  # noqa: PLC0415
+    """(FieldOfView, SquareFrame) exactly as the Enhancer frames a photo."""
+    from core.imaging.fov import SquareFrame, detect_fov  # noqa: PLC0415
 
-    fov = fovmod.detect_fov(rgb)
-    frame_cls = getattr(fovmod, "SquareFrame", None)
-    if frame_cls is not None:
-        return fov, frame_cls.from_fov(fov, rgb.shape)
-    return fov, _CircleSquare(fov.cx, fov.cy, fov.radius)
+    fov = detect_fov(rgb)
+    return fov, SquareFrame.from_fov(fov, rgb.shape)
 
 
 def _resize(arr: np.ndarray, side: int, interp: int) -> np.ndarray:
@@ -225,10 +204,7 @@ def prepare_source(spec: SourceSpec, max_side: int = CACHE_SIDE) -> Source:
 
 
 def _cache_key(spec: SourceSpec, max_side: int) -> str:
-    from core.imaging import fov as fovmod  # noqa: PLC0415
-
-    framing = "SquareFrame" if hasattr(fovmod, "SquareFrame") else "circle"
-    parts: list[str] = [str(CACHE_VERSION), str(max_side), framing, spec.id]
+    parts: list[str] = [str(CACHE_VERSION), "SquareFrame", str(max_side), spec.id]
     for p in (spec.image, spec.mask, spec.vessels):
         if p is None:
             parts.append("-")
