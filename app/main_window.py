@@ -45,6 +45,7 @@ from app.workers import EngineClient, LoaderClient, default_enhancer_factory, de
 from core import DISCLAIMER
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
+READOUT_HINT = "Point at the photo for pixel values; wheel to zoom, drag to pan, hold Space for the original"
 CACHE_RESULTS = 6
 CACHE_IMAGES = 4
 
@@ -111,6 +112,8 @@ class MainWindow(QMainWindow):
         self._vessel_model_available = False
         self._vessel_reason = ""
         self.last_error = ""
+        self.batch_panel: Any = None
+        self.batch_dock: QDockWidget | None = None
 
         self._build_docks()
         self._build_actions()
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._act("&Cancel", self.cancel, "Esc", "Cancel the running enhancement (Esc)")
         self.act_vessels = self._act("Compare &vessels", self.compare_vessels, None, "Find and compare vessels before and after")
         self.act_models_refresh = self._act("&Refresh model list", self.refresh_models)
+        self.act_batch = self._act("&Batch panel", self.show_batch, "Ctrl+B", "Enhance whole folders in the background (Ctrl+B)")
         self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1")
         self.act_about = self._act("&About Fundus Studio", self.show_about)
 
@@ -230,6 +234,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Enhance")
         for a in (self.act_enhance, self.act_cancel, self.act_vessels):
             m.addAction(a)
+        m = mb.addMenu("&Batch")
+        m.addAction(self.act_batch)
         self.models_menu = mb.addMenu("&Models")
         self.models_menu.addAction(self.act_models_refresh)
         m = mb.addMenu("&Help")
@@ -516,6 +522,7 @@ class MainWindow(QMainWindow):
     def _display(self, entry: ImageEntry, image: Any) -> None:
         same_size = self.image is not None and self.image.pixels.shape == image.pixels.shape
         self.image = image
+        self.readout.setText(READOUT_HINT)
         self.viewer.set_original(image.pixels, image.max_value, keep_view=same_size)
         self.levels_panel.set_image("original", channel_histograms(image.pixels, image.max_value), image.max_value)
         self.levels_panel.set_image("enhanced", None, image.max_value)
@@ -729,7 +736,7 @@ class MainWindow(QMainWindow):
 
     def _on_hover(self, x: float, y: float) -> None:
         if x < 0 or self.image is None:
-            self.readout.setText("")
+            self.readout.setText(READOUT_HINT if self.image is not None else "")
             return
         xi, yi = int(x), int(y)
         before, after = self.viewer.pixel(xi, yi)
@@ -781,6 +788,18 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "Export failed", str(exc))
         return written
 
+    # ================================================================ batch
+    def show_batch(self) -> None:
+        """The batch panel (issue 6's app.batch_panel), created on first use as a bottom dock."""
+        if self.batch_dock is None:
+            from app.batch_panel import BatchPanel  # noqa: PLC0415 - its queue and thread start only when asked
+
+            self.batch_panel = BatchPanel()
+            self.batch_panel.open_in_viewer.connect(lambda path: self.open_paths([path]))
+            self.batch_dock = self._dock("Batch", "batchDock", self.batch_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.batch_dock.show()
+        self.batch_dock.raise_()
+
     # ================================================================ help
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()
@@ -798,12 +817,32 @@ class MainWindow(QMainWindow):
 
     # ================================================================ shutdown
     def shutdown(self) -> None:
-        """Stop worker threads (cancelling running work) and save settings."""
+        """Stop worker threads (cancelling running work) and save settings; safe to call twice."""
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
         self.save_settings()
         QApplication.instance().removeEventFilter(self)
+        if self.batch_panel is not None:
+            self.batch_panel.shutdown()
         self.engine.shutdown()
         self.loader.shutdown()
         self.thumbs.shutdown()
+
+    # ================================================================ drag and drop
+    def dragEnterEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dragMoveEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            ev.acceptProposedAction()
 
     def closeEvent(self, ev) -> None:  # noqa: N802
         self.shutdown()

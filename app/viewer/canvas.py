@@ -138,6 +138,7 @@ class ImageCanvas(pg.GraphicsView):
         super().__init__(parent, background=QColor(VIEWER_BG))
         self.state = state
         self.setFrameShape(self.Shape.NoFrame)
+        self.setAcceptDrops(False)  # dropped files go to the main window
         self.vb = _StateViewBox(self)
         self.setCentralItem(self.vb)
         self.base = BufferImageItem()

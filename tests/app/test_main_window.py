@@ -263,3 +263,27 @@ def test_bundled_samples_open_when_nothing_else_is(qtbot, isolated_home):
         qtbot.waitUntil(lambda: win.image is not None, timeout=10000)
     finally:
         win.shutdown()
+
+
+def test_batch_panel_opens_as_a_dock_and_stops_with_the_window(window, qtbot):
+    window.act_batch.trigger()
+    assert window.batch_dock is not None and window.batch_dock.isVisible()
+    assert window.batch_panel.thread.isRunning()
+    window.act_batch.trigger()  # a second time shows the same panel
+    assert window.findChildren(type(window.batch_panel)) == [window.batch_panel]
+
+
+def test_dropping_files_on_the_window_opens_them(window, qtbot, photos):
+    from PySide6.QtCore import QMimeData, QPoint, QUrl, Qt
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in photos[:2]])
+    ev = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(ev)
+    assert ev.isAccepted()
+    assert window.image_list.count() == 2
+    qtbot.waitUntil(lambda: window.image is not None, timeout=10000)
+    # dropping onto the image list works the same way
+    window.image_list.files_dropped.emit([str(photos[2])])
+    assert window.image_list.count() == 3
