@@ -237,7 +237,6 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Batch")
         m.addAction(self.act_batch)
         self.models_menu = mb.addMenu("&Models")
-        self.models_menu.addAction(self.act_models_refresh)
         m = mb.addMenu("&Help")
         m.addAction(self.act_shortcuts)
         m.addAction(self.act_about)
@@ -358,6 +357,7 @@ class MainWindow(QMainWindow):
             self.enhance_panel.set_status(f"Models could not be listed: {exc}", error=True)
         self.enhance_panel.set_models(models, active)
         self.enhance_panel.set_busy(False)
+        self._rebuild_models_menu(models)
         self._vessel_model_available = vessel is not None
         if vessel is None:
             self._vessel_reason = (
@@ -378,6 +378,28 @@ class MainWindow(QMainWindow):
                 "No enhancement model is installed. Install one with `fundus-studio models` or the model manager.",
                 error=True,
             )
+
+    def _rebuild_models_menu(self, models: list[tuple[str, str]]) -> None:
+        """Models menu: the installed enhancement models (the checked one is used), then tools."""
+        self.models_menu.clear()
+        group = QActionGroup(self.models_menu)
+        current = self.enhance_panel.model_ref()
+        for ref, title in models:
+            a = self.models_menu.addAction(title)
+            a.setCheckable(True)
+            a.setChecked(ref == current)
+            group.addAction(a)
+            a.triggered.connect(lambda _c=False, r=ref: self._choose_model(r))
+        if not models:
+            a = self.models_menu.addAction("No enhancement model installed")
+            a.setEnabled(False)
+        self.models_menu.addSeparator()
+        self.models_menu.addAction(self.act_models_refresh)
+
+    def _choose_model(self, ref: str) -> None:
+        idx = self.enhance_panel.model.findData(ref)
+        if idx >= 0:
+            self.enhance_panel.model.setCurrentIndex(idx)
 
     def _enhance_settings_changed(self) -> None:
         self.settings.mode = self.enhance_panel.mode()

@@ -136,3 +136,45 @@ def test_empty_viewer_invites_to_open(qtbot):
     v = CompareViewer()
     qtbot.addWidget(v)
     assert "Open" in v.left.placeholder.text()
+
+
+def _drag(qtbot, widget, start, end, steps=6):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    QTest.mousePress(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for i in range(1, steps + 1):
+        p = QPoint(start.x() + (end.x() - start.x()) * i // steps, start.y() + (end.y() - start.y()) * i // steps)
+        QTest.mouseMove(widget, p)
+        qtbot.wait(5)
+    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def test_mouse_drags_the_divider_in_split_and_pans_elsewhere(viewer, qtbot):
+    from PySide6.QtCore import QPoint
+
+    viewer.set_mode("split")
+    qtbot.wait(20)
+    vp = viewer.left.viewport()
+    w, h = vp.width(), vp.height()
+    assert viewer.state.divider == 0.5
+    _drag(qtbot, vp, QPoint(w // 2, h // 2), QPoint(w // 4, h // 2))
+    assert viewer.state.divider == pytest.approx(0.25, abs=0.03)
+    cx = viewer.state.cx
+    _drag(qtbot, vp, QPoint(3 * w // 4, h // 3), QPoint(3 * w // 4 - 60, h // 3))
+    assert viewer.state.cx == pytest.approx(cx + 60 / viewer.state.zoom, rel=0.05)
+    assert viewer.state.divider == pytest.approx(0.25, abs=0.03)  # panning leaves the divider alone
+
+
+def test_sixteen_bit_photo_displays_and_reads_out_full_values(qtbot):
+    v = CompareViewer()
+    qtbot.addWidget(v)
+    v.resize(400, 300)
+    v.show()
+    rgb16 = make_fundus(120, 160, dtype=np.uint16)
+    v.set_original(rgb16, 65535)
+    buf = v.left.base.buffer
+    assert buf.dtype == np.uint8 and buf.shape == (120, 160, 4)
+    y, x = 60, 80
+    assert abs(int(buf[y, x, 2]) - int(rgb16[y, x, 0]) // 257) <= 1  # BGRA: red in channel 2
+    assert v.pixel(x, y)[0] == tuple(int(c) for c in rgb16[y, x])
