@@ -77,6 +77,7 @@ class CompareViewer(QWidget):
         self.original = pixels
         self.enhanced = None
         self.max_value = max_value
+        self.levels = {k: DisplayLevels.identity(max_value) for k in self.levels}
         self._disp = {"original": None, "enhanced": None}
         self.overlays = {"before": None, "after": None, "difference": None}
         self.boxes = []
@@ -98,6 +99,8 @@ class CompareViewer(QWidget):
 
     def set_levels(self, which: str, levels: DisplayLevels) -> None:
         """Display levels of one view ("original" or "enhanced"); rebuilds that buffer in place."""
+        if levels == self.levels.get(which):
+            return
         self.levels[which] = levels
         src = self.original if which == "original" else self.enhanced
         buf = self._disp.get(which)
