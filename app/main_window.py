@@ -368,6 +368,12 @@ class MainWindow(QMainWindow):
             self._vessel_reason = ""
         self._update_vessel_panel()
         self.engine.probe_device(self.enhance_panel.device_pref())
+        self.viewer.not_enhanced_text = (
+            "Not enhanced yet.\nPress E to enhance this photo."
+            if models
+            else "No enhancement model is installed,\nso this photo cannot be enhanced yet."
+        )
+        self.viewer._refresh()
         if models:
             title = dict(models).get(self.enhance_panel.model_ref(), "?")
             self.model_label.setText(f"Model: {title} (loading\u2026)")

@@ -57,6 +57,7 @@ class CompareViewer(QWidget):
         self.levels = {"original": DisplayLevels(), "enhanced": DisplayLevels()}
         self._disp: dict[str, np.ndarray | None] = {"original": None, "enhanced": None}
         self.enhanced_title = "Enhanced"
+        self.not_enhanced_text = "Not enhanced yet.\nPress E to enhance this photo."
         self.overlays: dict[str, np.ndarray | None] = {"before": None, "after": None, "difference": None}
         self.show_overlay = {"before": True, "after": True, "difference": False}
         self.overlays_on = True
@@ -213,7 +214,7 @@ class CompareViewer(QWidget):
                 right.set_overlays(None, None)
                 right.set_labels("", "")
                 right.set_boxes([])
-                right.set_placeholder("Not enhanced yet.\nPress E to enhance this photo.")
+                right.set_placeholder(self.not_enhanced_text)
             else:
                 right.set_layers(orig, enh)
                 right.set_show_top(not show_orig_only)
