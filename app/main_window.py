@@ -45,7 +45,7 @@ from app.workers import EngineClient, LoaderClient, default_enhancer_factory, de
 from core import DISCLAIMER
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
-READOUT_HINT = "Point at the photo for pixel values; wheel to zoom, drag to pan, hold Space for the original"
+READOUT_HINT = "Point at the photo for pixel values \u00b7 hold Space for the original"
 CACHE_RESULTS = 6
 CACHE_IMAGES = 4
 
@@ -149,9 +149,10 @@ class MainWindow(QMainWindow):
         self.enhance_panel = EnhancePanel()
         self.vessel_panel = VesselPanel()
         self.levels_panel = LevelsPanel()
+        self.levels_panel.setMinimumHeight(self.levels_panel.minimumSizeHint().height())
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.images_dock = self._dock("Images", "imagesDock", self.image_list, left)
-        self.enhance_dock = self._dock("Enhancement", "enhanceDock", self.enhance_panel, right)
+        self.enhance_dock = self._dock("Enhancement", "enhanceDock", self.enhance_panel, right, scroll=True)
         self.vessel_dock = self._dock("Vessels", "vesselDock", self.vessel_panel, right, scroll=True)
         self.levels_dock = self._dock("Display levels", "levelsDock", self.levels_panel, right)
         self.resizeDocks([self.images_dock], [250], Qt.Orientation.Horizontal)
@@ -314,11 +315,22 @@ class MainWindow(QMainWindow):
         self.vessel_panel.set_opacity(s.overlay_opacity)
         self.viewer.set_opacity(s.overlay_opacity)
         self.set_mode(s.compare_mode)
-        if s.window_geometry:
-            self.restoreGeometry(_unb64(s.window_geometry))
+        if not (s.window_geometry and self.restoreGeometry(_unb64(s.window_geometry))):
+            self._default_geometry()
         if s.window_state:
             self.restoreState(_unb64(s.window_state))
         self._rebuild_recent()
+
+    def _default_geometry(self) -> None:
+        """First start: most of the screen, centred (never larger than the screen)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        w = min(1600, int(avail.width() * 0.94))
+        h = min(1000, int(avail.height() * 0.94))
+        self.resize(w, h)
+        self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
 
     def save_settings(self) -> None:
         s = self.settings
