@@ -1,0 +1,80 @@
+import cv2
+import numpy as np
+import pytest
+
+from core.training import datasets as ds
+from tests.core.training.tiny import restore_threads, tiny_sources  # noqa: F401
+from tests.synthetic import make_fundus
+
+
+def test_training_ids_never_include_test_images():
+    train = set(ds.TRAIN_DRIVE_IDS) | set(ds.TRAIN_HRF_IDS)
+    assert not train & ds.TEST_IDS
+    assert len(ds.TRAIN_DRIVE_IDS) == 20 and len(ds.TRAIN_HRF_IDS) == 27
+    assert {"hrf/11_h", "hrf/12_h", "hrf/13_h", "hrf/08_dr", "drive/21", "drive/40"} <= train
+    assert {f"drive/{n:02d}" for n in range(1, 21)} <= ds.TEST_IDS
+    assert {f"hrf/{n}_{c}" for n in ("09", "10") for c in ("h", "g", "dr")} <= ds.TEST_IDS
+
+
+@pytest.mark.data
+def test_training_specs_on_disk(fundus_data):
+    specs = ds.train_clean_specs(fundus_data)
+    ids = [s.id for s in specs]
+    assert not set(ids) & ds.TEST_IDS
+    for s in specs:
+        assert s.image.exists() and s.mask.exists()
+        assert "test" not in s.image.parts  # never DRIVE's test folder
+        assert not s.image.name.startswith(("09_", "10_"))
+    no_labels = {s.id for s in specs if s.vessels is None}
+    assert no_labels == {"hrf/11_h", "hrf/12_h", "hrf/13_h"}
+    real = ds.real_specs(fundus_data)
+    assert len(real) >= 40 and all(r.id.startswith("real/") for r in real)
+    tests = ds.test_clean_specs(fundus_data)
+    assert {t.id for t in tests} == set(ds.TEST_IDS)
+
+
+def test_prepare_and_cache_roundtrip(tmp_path):
+    img = make_fundus(200, 260, seed=4)
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    mask = (img.max(axis=2) > 0).astype(np.uint8) * 255
+    cv2.imwrite(str(tmp_path / "a_mask.png"), mask)
+    spec = ds.SourceSpec("x/a", tmp_path / "a.png", tmp_path / "a_mask.png", tmp_path / "a_mask.png")
+    src = ds.load_source(spec, tmp_path / "cache", max_side=128)
+    assert src.image.shape == (src.side, src.side, 3) and src.side <= 128
+    assert src.fov.dtype == bool and 0.5 < src.fov.mean() < 0.9
+    assert not src.image[~src.fov].any()  # black outside the FOV
+    again = ds.load_source(spec, tmp_path / "cache", max_side=128)  # from the .npy cache
+    assert np.array_equal(again.image, src.image) and np.array_equal(again.vessels, src.vessels)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_pool_is_a_function_of_the_step_and_rank():
+    srcs = tiny_sources(3)
+    a = ds.SyntheticPool(srcs, size=3, refresh=1, seed=5, rank=0, scales=ds.ScaleJitter((64, 96), (80, 96), 0.2))
+    b = ds.SyntheticPool(srcs, size=3, refresh=1, seed=5, rank=0, scales=a.scales)
+    for step in range(4):
+        ba = a.sample(step, 2, 32)  # incremental
+    bb = b.sample(3, 2, 32)  # rebuilt from scratch at step 3 (what a resume does)
+    assert np.array_equal(ba.degraded, bb.degraded) and np.array_equal(ba.clean, bb.clean)
+    assert sorted(g for g, _ in a.slots.values()) == list(a.generations_at(3))
+    other = ds.SyntheticPool(srcs, size=3, refresh=1, seed=5, rank=1, scales=a.scales).sample(3, 2, 32)
+    assert not np.array_equal(other.degraded, ba.degraded)
+    assert ba.degraded.shape == (2, 3, 32, 32) and ba.fov.shape == (2, 1, 32, 32)
+    assert ba.degraded.dtype == np.float32 and 0 <= ba.degraded.min() and ba.degraded.max() <= 1
+    assert not np.array_equal(ba.degraded, ba.clean)  # degraded
+    assert set(np.unique(ba.has_vessels)) <= {0.0, 1.0}
+
+
+def test_real_sampler_and_scales():
+    srcs = tiny_sources(2, prefix="real")
+    r = ds.RealSampler(srcs, seed=1, scales=ds.ScaleJitter((64, 96), (80, 96), 0.5))
+    img, fov = r.sample(0, 3, 32)
+    img2, _ = r.sample(0, 3, 32)
+    assert img.shape == (3, 3, 32, 32) and fov.shape == (3, 1, 32, 32)
+    assert np.array_equal(img, img2)
+    assert (fov.reshape(3, -1).mean(axis=1) > 0).all()  # patches centred in the FOV
+    rng = np.random.default_rng(0)
+    sizes = [ds.ScaleJitter().sample(rng, 5000) for _ in range(400)]
+    assert min(sizes) >= 440 and max(sizes) <= 1000
+    assert np.mean([440 <= s <= 600 for s in sizes]) > 0.6  # mostly near the working size
+    assert max(ds.ScaleJitter().sample(rng, 536) for _ in range(50)) <= 536  # never above native

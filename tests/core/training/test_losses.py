@@ -1,0 +1,102 @@
+import math
+
+import pytest
+import torch
+
+from core.models.magenet import MageNetOutput
+from core.training.losses import (
+    LossWeights,
+    charbonnier,
+    consistency_loss,
+    ema_decay,
+    image_loss,
+    laplacian,
+    masked_mean,
+    ramp_weight,
+    structure_bce,
+    supervised_loss,
+)
+
+
+def test_charbonnier_known_values():
+    x = torch.zeros(1, 1, 2, 2)
+    assert charbonnier(x, x, eps=1e-3).item() == pytest.approx(1e-3)
+    y = torch.full((1, 1, 2, 2), 0.75)
+    assert charbonnier(x, y, eps=1e-3).item() == pytest.approx(math.sqrt(0.75**2 + 1e-6), rel=1e-6)
+
+
+def test_masked_mean_ignores_outside():
+    v = torch.tensor([[[[1.0, 100.0]]]])
+    m = torch.tensor([[[[1.0, 0.0]]]])
+    assert masked_mean(v, m).item() == pytest.approx(1.0)
+    # the loss does not see a huge error outside the FOV
+    x, y = torch.zeros(1, 3, 1, 2), torch.tensor([[[[0.0, 50.0]]] * 3]).view(1, 3, 1, 2)
+    assert charbonnier(x, y, m).item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_laplacian_constant_and_delta():
+    assert laplacian(torch.full((1, 3, 5, 5), 0.3)).abs().max().item() < 1e-6
+    d = torch.zeros(1, 1, 5, 5)
+    d[0, 0, 2, 2] = 1.0
+    lap = laplacian(d)[0, 0]
+    assert lap[2, 2].item() == -4.0 and lap[1, 2].item() == 1.0 and lap[2, 1].item() == 1.0 and lap[0, 0].item() == 0.0
+
+
+def test_image_loss_adds_weighted_edges():
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = x + 0.1
+    m = torch.ones(1, 1, 8, 8)
+    plain = image_loss(x, y, m, edge_weight=0.0)
+    with_edges = image_loss(x, y, m, edge_weight=0.05)
+    # a constant offset has no edges except at the replicate border: edge term is ~eps
+    assert plain.item() == pytest.approx(math.sqrt(0.01 + 1e-6), rel=1e-4)
+    assert with_edges.item() == pytest.approx(plain.item() + 0.05 * 1e-3, rel=1e-3)
+
+
+def test_structure_bce_only_labelled_samples():
+    logits = torch.zeros(2, 1, 4, 4, requires_grad=True)
+    target = torch.ones(2, 1, 4, 4)
+    fov = torch.ones(2, 1, 4, 4)
+    assert structure_bce(logits, target, fov, torch.tensor([1.0, 0.0])).item() == pytest.approx(math.log(2), rel=1e-5)
+    none = structure_bce(logits, target, fov, torch.tensor([0.0, 0.0]))
+    assert none.item() == 0.0
+    none.backward()  # still part of the graph (DDP needs every parameter used)
+
+
+def test_ramp_and_ema_decay():
+    assert ramp_weight(0, 100, 0.25) == pytest.approx(math.exp(-5))
+    assert ramp_weight(25, 100, 0.25) == pytest.approx(1.0)
+    assert ramp_weight(90, 100, 0.25) == 1.0
+    assert 0 < ramp_weight(10, 100, 0.25) < 1
+    assert ema_decay(0) == 0.0 and ema_decay(1) == pytest.approx(0.5)
+    assert ema_decay(10_000) == 0.999
+
+
+def _out(img, s1, s2, logits):
+    return MageNetOutput(img, [s1, s2, img], logits)
+
+
+def test_supervised_and_consistency_terms():
+    g = torch.Generator().manual_seed(1)
+    clean = torch.rand(2, 3, 16, 16, generator=g)
+    fov = torch.ones(2, 1, 16, 16)
+    s1 = torch.nn.functional.avg_pool2d(clean, 4).requires_grad_()
+    s2 = torch.nn.functional.avg_pool2d(clean, 2).requires_grad_()
+    img = clean.clone().requires_grad_()
+    logits = torch.zeros(2, 1, 16, 16, requires_grad=True)
+    out = _out(img, s1, s2, logits)
+    w = LossWeights()
+    sup = supervised_loss(out, clean, fov, torch.zeros(2, 1, 16, 16), torch.ones(2), w)
+    # perfect images: only eps-level image terms plus the structure BCE of logit 0 (log 2)
+    expected = sum(w.stages) * 1e-3 * (1 + w.edge) + w.structure * math.log(2)
+    assert sup.total.item() == pytest.approx(expected, rel=1e-3)
+    sup.total.backward()
+    assert s1.grad is not None and img.grad is not None and logits.grad is not None
+
+    cons = consistency_loss(out, out, fov, w)
+    assert set(cons.parts) >= {"cons_image", "cons_stage1", "cons_stage2", "cons_structure"}
+    assert cons.total.item() < 1e-2
+    off = consistency_loss(out, out, fov, LossWeights(consistency_stages=(0.0, 0.0), consistency_structure=0.0))
+    assert "cons_stage1" not in off.parts and "cons_structure" not in off.parts
+    other = _out(img + 0.2, s1, s2, logits)
+    assert consistency_loss(out, other, fov, w).total.item() > cons.total.item() + 0.1

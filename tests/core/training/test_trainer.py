@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.training.export import export_model
+from core.training.trainer import Trainer, load_checkpoint
+from tests.core.training.tiny import restore_threads, tiny_config, tiny_sources  # noqa: F401
+
+
+def _trainer(cfg):
+    return Trainer(cfg, tiny_sources(3), tiny_sources(2, prefix="real") if cfg.mode == "teacher_student" else None)
+
+
+def test_supervised_smoke_run(tmp_path):
+    cfg = tiny_config(tmp_path, steps=6)
+    tr = _trainer(cfg)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    seen = []
+    res = tr.run(progress=lambda d, t, m: seen.append((d, t, m)))
+    assert res.status == "finished" and res.step == 6 and tr.teacher is None
+    assert np.isfinite(res.last_losses["loss"]) and "stage3" in res.last_losses
+    assert seen[-1][:2] == (6, 6) and "loss=" in seen[-1][2]
+    assert any(not torch.equal(before[k], v) for k, v in tr.model.state_dict().items())
+    ck = load_checkpoint(cfg.output_dir + "/checkpoint.pt")
+    assert ck["step"] == 6 and ck["teacher"] is None and {"python", "numpy", "torch"} <= set(ck["rng"])
+    log = [json.loads(line) for line in open(cfg.output_dir + "/log.jsonl")]
+    assert log[-1]["event"] == "finished"
+
+
+def test_teacher_student_smoke_and_export(tmp_path):
+    cfg = tiny_config(tmp_path, mode="teacher_student", steps=6)
+    tr = _trainer(cfg)
+    res = tr.run()
+    assert res.step == 6
+    assert {"consistency", "cons_image", "ramp", "supervised"} <= set(res.last_losses)
+    t, s = tr.teacher.state_dict(), tr.model.state_dict()
+    assert any(not torch.equal(t[k], s[k]) for k in s)  # an average of past students, not the student
+    module = tr.final_module()
+    assert all(torch.equal(module.state_dict()[k], t[k]) for k in t)  # the teacher ships
+    inst = export_model(module, cfg, tmp_path / "model", training={"steps": res.step})
+    assert inst.weights_path.exists() and inst.card.config["inference"]["working_size"] == 512
+    from core.models.registry import ModelRegistry
+
+    loaded = ModelRegistry(shipped_dir=tmp_path / "model", user_dir=tmp_path / "u").load(inst)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x).image, module(x).image)
+
+
+def test_stop_callback_checkpoints(tmp_path):
+    cfg = tiny_config(tmp_path, steps=50)
+    tr = _trainer(cfg)
+    res = tr.run(should_stop=lambda: tr.step >= 3)
+    assert res.status == "stopped" and res.step == 3
+    assert load_checkpoint(res.checkpoint)["step"] == 3
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["supervised", "teacher_student"])
+def test_exact_resume_after_a_crash(tmp_path, mode):
+    n = 8
+    straight = _trainer(tiny_config(tmp_path / "a", mode=mode, steps=n))
+    straight.run()
+
+    cfg = tiny_config(tmp_path / "b", mode=mode, steps=n, checkpoint_every_steps=n // 2)
+    first = _trainer(cfg)
+
+    def crash():
+        if first.step == n // 2 + 2:  # two steps after the last checkpoint: that work is lost
+            raise _Crash()
+        return False
+
+    with pytest.raises(_Crash):
+        first.run(should_stop=crash)
+    assert load_checkpoint(cfg.output_dir + "/checkpoint.pt")["step"] == n // 2
+    torch.manual_seed(999)  # the resumed process starts with other global RNG states
+    np.random.seed(999)
+    second = _trainer(cfg)
+    res = second.run(resume=True)
+    assert res.step == n
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, second.model.state_dict()[k]), k
+    if mode == "teacher_student":
+        for k, v in straight.teacher.state_dict().items():
+            assert torch.equal(v, second.teacher.state_dict()[k]), k
+    sa, sb = straight.optimizer.state_dict()["state"], second.optimizer.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+
+
+def test_time_budget_estimates_schedule(tmp_path):
+    cfg = tiny_config(tmp_path, steps=None, minutes=0.05)
+    tr = _trainer(cfg)
+    res = tr.run()
+    assert res.status == "time budget"
+    assert 3.0 <= res.elapsed_s <= 3.0 + 5 * res.step_time_s + 1.0  # stops within a step or so of the budget
+    if res.step > 20:  # the schedule length was fixed from the first steps' mean time
+        assert tr.schedule.total is not None and tr.schedule.total >= 20
+
+
+def test_fine_tune_from_checkpoint(tmp_path):
+    base = _trainer(tiny_config(tmp_path / "base", steps=3))
+    base.run()
+    cfg = tiny_config(tmp_path / "ft", mode="teacher_student", steps=2,
+                      init_from=str(tmp_path / "base" / "run" / "checkpoint.pt"))
+    ft = _trainer(cfg)
+    for k, v in base.model.state_dict().items():
+        assert torch.equal(ft.model.state_dict()[k], v) and torch.equal(ft.teacher.state_dict()[k], v)
