@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "core.commands.train",
     "core.commands.evaluate",
     "core.commands.vessels",
+    "core.commands.adapt",
 ]
 
 
