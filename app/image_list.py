@@ -57,6 +57,7 @@ class ImageList(QListWidget):
 
     current_changed = Signal(int)
     files_dropped = Signal(list)
+    remove_requested = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -114,8 +115,25 @@ class ImageList(QListWidget):
         self.refresh(index)
 
     def remove(self, index: int) -> None:
+        del self.entries[index]  # first, so the row-changed signal of takeItem sees the new order
         self.takeItem(index)
-        del self.entries[index]
+
+    def contextMenuEvent(self, ev):  # noqa: N802
+        from PySide6.QtCore import QUrl  # noqa: PLC0415
+        from PySide6.QtGui import QDesktopServices  # noqa: PLC0415
+        from PySide6.QtWidgets import QMenu  # noqa: PLC0415
+
+        row = self.indexAt(ev.pos()).row()
+        if row < 0:
+            return
+        menu = QMenu(self)
+        remove = menu.addAction("Remove from list")
+        reveal = menu.addAction("Show in folder")
+        chosen = menu.exec(ev.globalPos())
+        if chosen is remove:
+            self.remove_requested.emit(row)
+        elif chosen is reveal:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.entries[row].path.parent)))
 
     # ---------------------------------------------------------------- drag and drop
     def dragEnterEvent(self, ev):  # noqa: N802

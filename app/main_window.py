@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         v.progress.cancel_requested.connect(self.cancel)
         self.image_list.current_changed.connect(self.show_index)
         self.image_list.files_dropped.connect(self.open_paths)
+        self.image_list.remove_requested.connect(self.remove_entry)
         self.enhance_panel.enhance_requested.connect(self.enhance_current)
         self.enhance_panel.settings_changed.connect(self._enhance_settings_changed)
         self.vessel_panel.options_changed.connect(v.set_overlay_options)
@@ -506,6 +507,26 @@ class MainWindow(QMainWindow):
             a = self.recent_menu.addAction(p)
             a.triggered.connect(lambda _c=False, path=p: self.open_paths([path]))
         self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    def remove_entry(self, index: int) -> None:
+        """Take a photo off the list (the file itself is not touched)."""
+        if not 0 <= index < self.image_list.count():
+            return
+        path = self.image_list.entries[index].path
+        self.images.pop(path, None)
+        was_current = index == self.current
+        self.image_list.blockSignals(True)
+        self.image_list.remove(index)
+        self.image_list.blockSignals(False)
+        if self.image_list.count() and (was_current or index < self.current):
+            row = min(index if was_current else self.current - 1, self.image_list.count() - 1)
+            self.image_list.setCurrentRow(row)
+            self.show_index(row)
+        if self.image_list.count() == 0:
+            self.current = -1
+            self.image = self.result = self.vessel_payload = None
+            self.viewer.set_original(None)
+            self.readout.setText("")
 
     def step(self, delta: int) -> None:
         n = self.image_list.count()

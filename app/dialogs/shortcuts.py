@@ -22,6 +22,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("V", "Vessel overlays on/off"),
     ("PgUp / PgDn", "Previous / next photo"),
     ("Ctrl+E", "Export"),
+    ("Ctrl+B", "Batch panel"),
     ("F1", "This list"),
 ]
 
@@ -34,6 +35,7 @@ class ShortcutsDialog(QDialog):
         table = QTableWidget(len(SHORTCUTS), 2)
         table.setHorizontalHeaderLabels(["Key", "Action"])
         table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(max(22, self.fontMetrics().height() + 8))
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         for r, (key, action) in enumerate(SHORTCUTS):
@@ -46,5 +48,6 @@ class ShortcutsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
-        self.resize(460, 560)
+        rows = table.verticalHeader().defaultSectionSize() * len(SHORTCUTS)
+        self.resize(480, rows + table.horizontalHeader().sizeHint().height() + 80)
         self.table = table

@@ -287,3 +287,13 @@ def test_dropping_files_on_the_window_opens_them(window, qtbot, photos):
     # dropping onto the image list works the same way
     window.image_list.files_dropped.emit([str(photos[2])])
     assert window.image_list.count() == 3
+
+
+def test_removing_photos_from_the_list_leaves_files_alone(window, qtbot, photos):
+    open_and_wait(qtbot, window, photos[:2])
+    window.remove_entry(0)
+    assert window.image_list.count() == 1 and photos[0].exists()
+    qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3), timeout=10000)
+    window.remove_entry(0)
+    assert window.image_list.count() == 0 and window.image is None
+    assert "Open" in window.viewer.left.placeholder.text()
