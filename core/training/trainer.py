@@ -41,7 +41,9 @@ from core.training.perturb import PerturbStrength, perturb
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 ESTIMATE_AFTER = 20
-"""With only a time budget, the schedule length is fixed from the mean time of these first steps."""
+"""With only a time budget, the schedule length is first set from the mean time of these first steps..."""
+REESTIMATE_EVERY = 100
+"""...and set again every this many steps from the recent pace."""
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -333,6 +335,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out_dir / "config.json")
         budget_s = cfg.minutes * 60.0 if cfg.minutes else None
+        time_mode = budget_s is not None and cfg.steps is None  # schedule length follows the clock
         last_ckpt = time.monotonic()
         t_run0 = time.monotonic()
         step_times: list[float] = []
@@ -349,9 +352,11 @@ class Trainer:
             dt = time.perf_counter() - t0
             self.elapsed_s += dt
             step_times.append(dt)
-            if self.schedule.total is None and len(step_times) == ESTIMATE_AFTER and budget_s:
-                mean = float(np.mean(step_times[ESTIMATE_AFTER // 2 :]))
-                est = self.step + int(max(0.0, budget_s - self.elapsed_s) / mean)
+            if time_mode and (len(step_times) == ESTIMATE_AFTER or self.step % REESTIMATE_EVERY == 0):
+                # Steps that fit the rest of the budget at the recent pace (a shared machine's pace
+                # changes), so the cosine schedule ends when the time does.
+                recent = step_times[-REESTIMATE_EVERY:] if len(step_times) > ESTIMATE_AFTER else step_times[ESTIMATE_AFTER // 2 :]
+                est = self.step + int(max(0.0, budget_s - self.elapsed_s) / float(np.mean(recent)))
                 self.schedule.total = ddp.broadcast_int(max(self.step + 1, est), self.info)
             if self.step % max(1, cfg.log_every) == 0 or self.step == 1:
                 logged = ddp.mean_over_ranks(losses, self.info)
