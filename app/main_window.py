@@ -33,6 +33,7 @@ from app.dialogs.about import AboutDialog
 from app.dialogs.export_dialog import ExportDialog
 from app.dialogs.shortcuts import ShortcutsDialog
 from app.export import export_comparison, export_enhanced, export_vessel_overlay, model_title
+from app.icons import actual_size_icon, fit_icon, mode_icon
 from app.image_list import ImageEntry, ImageList
 from app.panels import EnhancePanel, VesselPanel
 from app.settings import Settings
@@ -187,10 +188,13 @@ class MainWindow(QMainWindow):
         self.mode_actions: dict[str, QAction] = {}
         for i, mode in enumerate(MODES):
             a = self._act(MODE_TITLES[mode], lambda _c=False, m=mode: self.set_mode(m), str(i + 1), f"{MODE_TITLES[mode]} ({i + 1})", checkable=True)
+            a.setIcon(mode_icon(mode))
             self.mode_group.addAction(a)
             self.mode_actions[mode] = a
         self.act_fit = self._act("Zoom to &fit", self.viewer.state.fit, ["F", "Ctrl+0"], "Zoom to fit (F)")
         self.act_one = self._act("&Actual pixels (1:1)", lambda: self.viewer.state.actual_pixels(), "Ctrl+1", "One image pixel per screen pixel (Ctrl+1)")
+        self.act_fit.setIcon(fit_icon())
+        self.act_one.setIcon(actual_size_icon())
         self.act_zoom_in = self._act("Zoom &in", lambda: self.viewer.state.zoom_by(1.25), ["+", "="], "Zoom in (+)")
         self.act_zoom_out = self._act("Zoom &out", lambda: self.viewer.state.zoom_by(0.8), "-", "Zoom out (\u2212)")
         self.act_auto_flicker = self._act("Auto flicker", self._toggle_auto_flicker, None, "Alternate original and enhanced automatically", checkable=True)
