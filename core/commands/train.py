@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="DIR", help="output folder (overrides the config's output_dir)")
     p.add_argument("--init-from", metavar="CHECKPOINT", help="start from these weights (fine-tuning)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--mode", choices=["supervised", "teacher_student"],
+                   help="override the config's mode (e.g. the supervised control run of a teacher-student config)")
     p.add_argument("--no-export", action="store_true", help="do not write the registry model at the end")
     p.set_defaults(handler=run)
 
@@ -44,6 +46,8 @@ def _config(args: argparse.Namespace):
         data["init_from"] = args.init_from
     if args.threads:
         data["threads"] = args.threads
+    if args.mode:
+        data["mode"] = args.mode
     return TrainConfig.from_dict(data)
 
 
