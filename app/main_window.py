@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self._vessel_reason = ""
         self.last_error = ""
         self.batch_panel: Any = None
+        self.adapt_wizard: Any = None
         self.batch_dock: QDockWidget | None = None
 
         self._build_docks()
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._act("&Cancel", self.cancel, "Esc", "Cancel the running enhancement (Esc)")
         self.act_vessels = self._act("Compare &vessels", self.compare_vessels, None, "Find and compare vessels before and after")
         self.act_models_refresh = self._act("&Refresh model list", self.refresh_models)
+        self.act_adapt = self._act("&Adapt to this site\u2026", self.show_adapt_wizard, None, "Adapt the model to this site's camera with unlabelled photos")
         self.act_batch = self._act("&Batch panel", self.show_batch, "Ctrl+B", "Enhance whole folders in the background (Ctrl+B)")
         self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1")
         self.act_about = self._act("&About Fundus Studio", self.show_about)
@@ -417,6 +419,7 @@ class MainWindow(QMainWindow):
             a = self.models_menu.addAction("No enhancement model installed")
             a.setEnabled(False)
         self.models_menu.addSeparator()
+        self.models_menu.addAction(self.act_adapt)
         self.models_menu.addAction(self.act_models_refresh)
 
     def _choose_model(self, ref: str) -> None:
@@ -865,6 +868,19 @@ class MainWindow(QMainWindow):
         self.batch_dock.show()
         self.batch_dock.raise_()
 
+    def show_adapt_wizard(self) -> None:
+        """The site adaptation wizard (issue 7's app.wizard), non-modal; the model list refreshes after it."""
+        if self.adapt_wizard is not None and self.adapt_wizard.isVisible():
+            self.adapt_wizard.raise_()
+            return
+        try:
+            from app.wizard import open_adapt_wizard  # noqa: PLC0415
+        except ImportError as exc:
+            self._error(f"The site adaptation wizard is not available in this installation ({exc}).")
+            return
+        self.adapt_wizard = open_adapt_wizard(self)
+        self.adapt_wizard.finished.connect(lambda _r: self.refresh_models())
+
     # ================================================================ help
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()
@@ -890,6 +906,8 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         if self.batch_panel is not None:
             self.batch_panel.shutdown()
+        if self.adapt_wizard is not None:
+            self.adapt_wizard.shutdown()
         self.engine.shutdown()
         self.loader.shutdown()
         self.thumbs.shutdown()

@@ -297,3 +297,12 @@ def test_removing_photos_from_the_list_leaves_files_alone(window, qtbot, photos)
     window.remove_entry(0)
     assert window.image_list.count() == 0 and window.image is None
     assert "Open" in window.viewer.left.placeholder.text()
+
+
+def test_adapt_wizard_opens_from_the_models_menu(window, qtbot):
+    pytest.importorskip("app.wizard")
+    assert window.act_adapt in window.models_menu.actions()
+    window.act_adapt.trigger()
+    assert window.adapt_wizard is not None and window.adapt_wizard.isVisible()
+    window.act_adapt.trigger()  # again: the same wizard comes forward
+    assert window.findChildren(type(window.adapt_wizard)) == [window.adapt_wizard]
