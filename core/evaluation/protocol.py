@@ -452,7 +452,7 @@ def run_protocol(
             from core.vessels import VesselSegmenter  # noqa: PLC0415
 
             seg = VesselSegmenter(device=options.device)
-            report_["vessel_recovery"] = vessel_recovery(seg, nets, data_root, COMBINATIONS, progress, should_stop)
+            report_["vessel_recovery"] = vessel_recovery(seg, real_methods, data_root, COMBINATIONS, progress, should_stop)
         except (ModelError, ImportError) as exc:
             report_["vessel_recovery"] = {"skipped": f"no vessel model available ({exc})"}
         timings["vessel_recovery"] = time.perf_counter() - t
