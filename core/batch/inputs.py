@@ -92,7 +92,8 @@ def plan_outputs(items: Sequence[BatchInput], outdir: str | os.PathLike[str], fm
 
     When several folders are given, each keeps its own top folder (OUT/<folder name>/...);
     photos that would still land on one name (eye.jpg and eye.tif side by side) keep their
-    original suffix in the name (eye_jpg_enhanced.png), so no output ever overwrites another.
+    original suffix in the name (eye_jpg_enhanced.png). Names that still clash (the same file
+    name given from two unrelated places) are numbered by core.batch.plan.unclaimed_outputs.
     """
     out = Path(outdir)
     roots = {it.root.resolve() for it in items if it.root is not None}
@@ -113,12 +114,6 @@ def plan_outputs(items: Sequence[BatchInput], outdir: str | os.PathLike[str], fm
         if counts[str(b).lower()] > 1:
             stem = f"{stem}_{it.path.suffix.lstrip('.').lower() or 'file'}"
         planned.append(b.with_name(f"{stem}{OUTPUT_TAG}{suffix}"))
-    dupes = [p for p, n in Counter(str(p).lower() for p in planned).items() if n > 1]
-    if dupes:  # e.g. the same name given twice from two unrelated places
-        raise OutputError(
-            f"Two photos would be saved under the same name ({dupes[0]}). Put them in separate folders "
-            "or run them as separate batches."
-        )
     return planned
 
 

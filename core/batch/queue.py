@@ -386,6 +386,13 @@ class BatchQueue:
         ).fetchone()
         return Job(**dict(row)) if row else None
 
+    def output_owners(self, folder: str | os.PathLike[str]) -> dict[str, str]:
+        """{output path: input path} of every job (any batch) writing under `folder`."""
+        prefix = str(Path(folder)).rstrip(os.sep) + os.sep
+        rows = self._con().execute(
+            "SELECT output_path, input_path FROM jobs WHERE substr(output_path, 1, ?) = ?", (len(prefix), prefix))
+        return {r[0]: r[1] for r in rows}
+
     # ------------------------------------------------------------------ thumbnails
     def set_thumbs(self, job_id: int, before: bytes | None, after: bytes | None) -> None:
         self._write("INSERT OR REPLACE INTO thumbs(job_id, before, after) VALUES (?,?,?)", (job_id, before, after))

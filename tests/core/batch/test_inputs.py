@@ -61,3 +61,12 @@ def test_output_inside_the_input_tree_is_refused_unless_allowed(tmp_path):
     loose = collect_inputs([root / "sub" / "p.png"])  # a file given directly: its folder is protected
     with pytest.raises(OutputError):
         check_outputs_outside_inputs(loose, plan_outputs(loose, root / "sub", "png"))
+
+
+def test_same_file_name_given_from_two_places_is_numbered(tmp_path):
+    from core.batch import BatchQueue, batch_settings, enqueue  # noqa: PLC0415
+
+    a, b = touch(tmp_path / "x" / "eye.png"), touch(tmp_path / "y" / "eye.png")
+    q = BatchQueue()
+    bid, _ = enqueue(q, [a, b], tmp_path / "out", batch_settings("fast", "png"))
+    assert [j.output_path.rsplit("/", 1)[1] for j in q.jobs(bid)] == ["eye_enhanced.png", "eye_enhanced-2.png"]

@@ -174,3 +174,25 @@ def test_16_bit_photos_stay_16_bit_in_auto_format(tmp_path):
     job = q.jobs(bid)[0]
     assert job.status == "done" and job.output_path.endswith("deep_enhanced.tif")
     assert read(job.output_path).bit_depth == 16
+
+
+def test_outputs_of_other_photos_and_foreign_files_are_never_overwritten(tmp_path):
+    siteA, siteB = tmp_path / "siteA", tmp_path / "siteB"
+    write_photo(siteA / "eye.png", seed=1)
+    write_photo(siteB / "eye.png", seed=2)
+    write_photo(siteB / "other.png", seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other_enhanced.png").write_bytes(b"the user's own file")
+    q = BatchQueue()
+    bid, _ = enqueue(q, [siteA], out, batch_settings("fast", "png"))
+    enqueue(q, [siteB], out, batch_settings("fast", "png"), batch_id=bid)  # same names, same batch
+    BatchRunner(q, bid, tiny_enhancer()).run()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["eye_enhanced-2.png", "eye_enhanced-2.png.json", "eye_enhanced.png", "eye_enhanced.png.json",
+                     "other_enhanced-2.png", "other_enhanced-2.png.json", "other_enhanced.png"]
+    assert (out / "other_enhanced.png").read_bytes() == b"the user's own file"
+    # queued again later, each photo keeps its own output name (and is skipped as done)
+    bid2, _ = enqueue(q, [siteB], out, batch_settings("fast", "png"))
+    assert BatchRunner(q, bid2, tiny_enhancer()).run().counts == {"skipped": 2}
+    assert {Path(j.output_path).name for j in q.jobs(bid2)} == {"eye_enhanced-2.png", "other_enhanced-2.png"}
