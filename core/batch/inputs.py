@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -107,11 +106,13 @@ def plan_outputs(items: Sequence[BatchInput], outdir: str | os.PathLike[str], fm
                 folder = folder / (it.root.resolve().name or "input")
             folder = folder / it.relative.parent
         base.append(folder / it.relative.stem)
-    counts = Counter(str(b).lower() for b in base)
+    suffixes: dict[str, set[str]] = {}
+    for it, b in zip(items, base):
+        suffixes.setdefault(str(b).lower(), set()).add(it.path.suffix.lower())
     planned = []
     for it, b in zip(items, base):
         stem = b.name
-        if counts[str(b).lower()] > 1:
+        if len(suffixes[str(b).lower()]) > 1:  # eye.jpg next to eye.tif
             stem = f"{stem}_{it.path.suffix.lstrip('.').lower() or 'file'}"
         planned.append(b.with_name(f"{stem}{OUTPUT_TAG}{suffix}"))
     return planned
