@@ -1,0 +1,146 @@
+"""The site-adaptation wizard: six steps, each enabled only when the one before it is ready.
+
+A list of the steps on the left (as ilastik's applet drawer): done ones ticked, the
+current one bold. The training and evaluation run on QThreads owned by their pages;
+closing the wizard in any way stops them and waits, and a stopped training run is
+kept on disk, so the first page offers to continue it next time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize
+from PySide6.QtWidgets import QMessageBox, QWizard
+
+from app.wizard.pages import ResultsPage, SavePage, SettingsPage, SitePage, TrainPage, WelcomePage
+from app.wizard.widgets import StepList
+
+STEP_TITLES = ["Welcome", "Site photographs", "Settings", "Training", "Results", "Save"]
+
+
+class WizardState:
+    """What the pages share: the starting model, the scan, the run, the evaluation, the saved model."""
+
+    def __init__(self, registry: Any = None, runs_dir: str | Path | None = None, segmenter: Any = "default",
+                 overrides: dict[str, Any] | None = None) -> None:
+        from core.device import choose_device  # noqa: PLC0415
+        from core.models.registry import ModelRegistry  # noqa: PLC0415
+        from core.training.site_adapt import default_runs_dir  # noqa: PLC0415
+
+        self.registry = registry or ModelRegistry()
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.start_model = self.registry.active("enhancer")
+        self.device_choice = choose_device("auto")
+        self.segmenter = segmenter
+        self.overrides = dict(overrides or {})
+        self.unfinished = self._unfinished()
+        self.scan = None
+        self.adaptation = None
+        self.evaluation = None
+        self.model_name = ""
+        self.installed = None
+        self.activated = False
+        self.resumed = False
+
+    def _unfinished(self) -> list:
+        from core.errors import FundusError  # noqa: PLC0415
+        from core.training.site_adapt import SiteAdaptation, unfinished_runs  # noqa: PLC0415
+
+        out = []
+        for d in unfinished_runs(self.runs_dir):
+            try:
+                run = SiteAdaptation.open(d, self.registry)
+                run.start_model  # noqa: B018 - the starting model must still be installed
+            except FundusError:
+                continue
+            out.append(run)
+        return out
+
+    def new_run_dir(self) -> Path:
+        from core.training.site_adapt import safe_run_name  # noqa: PLC0415
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = safe_run_name(Path(self.scan.folder).name) if self.scan else "site"
+        d = self.runs_dir / f"{stamp}-{name}"
+        k = 1
+        while d.exists():
+            k += 1
+            d = self.runs_dir / f"{stamp}-{name}-{k}"
+        return d
+
+
+class AdaptWizard(QWizard):
+    WELCOME, SITE, SETTINGS, TRAIN, RESULTS, SAVE = range(6)
+
+    def __init__(self, parent=None, registry: Any = None, runs_dir: str | Path | None = None,
+                 segmenter: Any = "default", overrides: dict[str, Any] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Adapt to this site")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
+        self.state = WizardState(registry, runs_dir, segmenter, overrides)
+        self.welcome, self.site, self.settings_page = WelcomePage(), SitePage(), SettingsPage()
+        self.train_page, self.results, self.save = TrainPage(), ResultsPage(), SavePage()
+        for pid, page in zip(range(6), (self.welcome, self.site, self.settings_page, self.train_page,
+                                        self.results, self.save)):
+            self.setPage(pid, page)
+        self.steps = StepList(STEP_TITLES)
+        self.setSideWidget(self.steps)
+        self.currentIdChanged.connect(self._page_changed)
+        self.setButtonText(QWizard.WizardButton.FinishButton, "Save")
+        self.resize(QSize(980, 760))
+        self.setMinimumSize(QSize(820, 620))
+
+    def _page_changed(self, pid: int) -> None:
+        skipped = {self.SITE, self.SETTINGS} if self.state.resumed else set()
+        self.steps.set_current(max(0, pid), skipped)
+
+    def training_running(self) -> bool:
+        t = self.train_page.thread
+        return t is not None and t.isRunning()
+
+    def confirm_close(self) -> bool:
+        """Ask before stopping a running training (replaced in tests)."""
+        answer = QMessageBox.question(
+            self, "Stop the adaptation?",
+            "Training is still running. Stop it now? The run is saved and can be continued later "
+            "from the first page of this wizard.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def reject(self) -> None:
+        if self.training_running() and not self.confirm_close():
+            return
+        self.shutdown()
+        super().reject()
+
+    def done(self, result: int) -> None:
+        self.shutdown()
+        super().done(result)
+
+    def shutdown(self) -> None:
+        """Stop every worker thread and wait for it (training saves its checkpoint on the way out)."""
+        self.site.stop()
+        self.train_page.stop_and_wait()
+        self.results.stop_and_wait()
+
+    def closeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        if self.training_running() and not self.confirm_close():
+            ev.ignore()
+            return
+        self.shutdown()
+        super().closeEvent(ev)
+
+
+def open_adapt_wizard(parent=None) -> AdaptWizard:
+    """Show the wizard (non-modal, so the main window stays usable) and return it."""
+    from PySide6.QtCore import Qt  # noqa: PLC0415
+
+    w = AdaptWizard(parent)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)  # each opening is a fresh wizard
+    w.show()
+    return w
