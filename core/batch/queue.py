@@ -194,6 +194,16 @@ class BatchQueue:
                 self._all.append(con)
         return con
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (worker threads call this when they end)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            with self._lock:
+                if con in self._all:
+                    self._all.remove(con)
+            con.close()
+            self._local.con = None
+
     def close(self) -> None:
         with self._lock:
             for con in self._all:

@@ -229,9 +229,16 @@ class BatchRunner:
                 else:
                     self._release(job.id)
         finally:
+            self.queue.close_thread()
             ready.put(_END)
 
     def _writer_loop(self, todo: _q.Queue) -> None:
+        try:
+            self._writer_items(todo)
+        finally:
+            self.queue.close_thread()
+
+    def _writer_items(self, todo: _q.Queue) -> None:
         while True:
             item = todo.get()
             if item is _END:

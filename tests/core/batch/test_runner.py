@@ -196,3 +196,13 @@ def test_outputs_of_other_photos_and_foreign_files_are_never_overwritten(tmp_pat
     bid2, _ = enqueue(q, [siteB], out, batch_settings("fast", "png"))
     assert BatchRunner(q, bid2, tiny_enhancer()).run().counts == {"skipped": 2}
     assert {Path(j.output_path).name for j in q.jobs(bid2)} == {"eye_enhanced-2.png", "other_enhanced-2.png"}
+
+
+def test_repeated_runs_do_not_accumulate_database_connections(tmp_path):
+    q, bid, runner, _ = run_batch(tmp_path, 2)
+    runner.run()
+    open_after_one = len(q._all)
+    for _ in range(3):
+        q.retry_failed(bid)
+        runner.run()
+    assert len(q._all) == open_after_one <= 2
