@@ -34,6 +34,8 @@ class DataConfig:
     """Real low-quality patches per step (teacher-student only)."""
     pool_size: int = 24
     pool_refresh: int = 1
+    p_clean: float = 0.0
+    """Share of synthetic pairs left undegraded (teaches the network to leave good photos alone)."""
     scale_main: tuple[int, int] = (440, 600)
     scale_wide: tuple[int, int] = (600, 1000)
     p_wide: float = 0.25

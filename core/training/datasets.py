@@ -376,6 +376,7 @@ class SyntheticPool:
         rank: int = 0,
         scales: ScaleJitter = ScaleJitter(),
         combinations: Sequence[str] | None = None,
+        p_clean: float = 0.0,
     ) -> None:
         if not sources:
             raise FundusError("No clean training images were found.")
@@ -388,6 +389,8 @@ class SyntheticPool:
         self.rank = int(rank)
         self.scales = scales
         self.combinations = tuple(combinations or COMBINATIONS)
+        self.p_clean = float(p_clean)
+        """Share of entries left undegraded (input = target), so good photos learn to stay as they are."""
         self.slots: dict[int, tuple[int, PoolEntry]] = {}  # slot -> (generation, entry)
 
     def make_entry(self, g: int) -> PoolEntry:
@@ -399,7 +402,10 @@ class SyntheticPool:
         combination = self.combinations[int(rng.integers(len(self.combinations)))]
         dseed = int(rng.integers(2**31 - 1))
         clean, fov, ves = at_scale(src, side)
-        deg, _ = degrade(clean, fov, combination, seed=dseed)
+        if self.p_clean and rng.uniform() < self.p_clean:  # drawn last: p_clean=0 keeps older pools identical
+            combination, deg = "none", clean
+        else:
+            deg, _ = degrade(clean, fov, combination, seed=dseed)
         return PoolEntry(
             _to_u8(clean), _to_u8(deg), fov, None if ves is None else _to_u8(ves), src.id, combination
         )

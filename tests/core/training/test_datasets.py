@@ -78,3 +78,14 @@ def test_real_sampler_and_scales():
     assert min(sizes) >= 440 and max(sizes) <= 1000
     assert np.mean([440 <= s <= 600 for s in sizes]) > 0.6  # mostly near the working size
     assert max(ds.ScaleJitter().sample(rng, 536) for _ in range(50)) <= 536  # never above native
+
+
+def test_pool_clean_share():
+    srcs = tiny_sources(3)
+    pool = ds.SyntheticPool(srcs, size=20, refresh=1, seed=2, p_clean=0.5, scales=ds.ScaleJitter((64, 96), (80, 96), 0.2))
+    pool.advance_to(0)
+    entries = [e for _, e in pool.slots.values()]
+    clean = [e for e in entries if e.combination == "none"]
+    assert 3 <= len(clean) <= 17
+    assert all(np.array_equal(e.clean, e.degraded) for e in clean)
+    assert all(not np.array_equal(e.clean, e.degraded) for e in entries if e.combination != "none")

@@ -97,7 +97,9 @@ def test_time_budget_estimates_schedule(tmp_path):
     tr = _trainer(cfg)
     res = tr.run()
     assert res.status == "time budget"
-    assert 3.0 <= res.elapsed_s <= 3.0 + 5 * res.step_time_s + 1.0  # stops within a step or so of the budget
+    steps = [json.loads(line) for line in open(cfg.output_dir + "/log.jsonl") if '"step_s"' in line]
+    # the budget ran out during the last step, not before it
+    assert steps[-1]["elapsed_s"] - steps[-1]["step_s"] < 3.0 <= res.elapsed_s
     if res.step > 20:  # the schedule length was fixed from the first steps' mean time
         assert tr.schedule.total is not None and tr.schedule.total >= 20
 
