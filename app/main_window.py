@@ -431,7 +431,11 @@ class MainWindow(QMainWindow):
         self.settings.mode = self.enhance_panel.mode()
         self.settings.device = self.enhance_panel.device_pref()
         self.engine.probe_device(self.enhance_panel.device_pref())
-        if self.enhance_panel.model_ref() is not None:
+        ref = self.enhance_panel.model_ref()
+        for a in self.models_menu.actions():
+            if a.isCheckable():
+                a.setChecked(a.text() == self.enhance_panel.model.currentText())
+        if ref is not None:
             self.engine.load_model(self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
         self._show_cached_result()
 
@@ -504,6 +508,7 @@ class MainWindow(QMainWindow):
                 self.settings.add_recent(e.path)
         if remember:
             self._rebuild_recent()
+        self._update_images_title()
         if first >= 0:
             self.image_list.setCurrentRow(first)
         return len(entries)
@@ -515,6 +520,10 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _c=False, path=p: self.open_paths([path]))
         self.recent_menu.setEnabled(bool(self.settings.recent_files))
 
+    def _update_images_title(self) -> None:
+        n = self.image_list.count()
+        self.images_dock.setWindowTitle(f"Images ({n})" if n else "Images")
+
     def remove_entry(self, index: int) -> None:
         """Take a photo off the list (the file itself is not touched)."""
         if not 0 <= index < self.image_list.count():
@@ -525,6 +534,7 @@ class MainWindow(QMainWindow):
         self.image_list.blockSignals(True)
         self.image_list.remove(index)
         self.image_list.blockSignals(False)
+        self._update_images_title()
         if self.image_list.count() and (was_current or index < self.current):
             row = min(index if was_current else self.current - 1, self.image_list.count() - 1)
             self.image_list.setCurrentRow(row)

@@ -29,7 +29,14 @@ def corner_label_style() -> str:
 
 
 def apply_style(app: QApplication) -> None:
-    """Fusion everywhere (consistent across Windows, macOS and Linux), system colours kept."""
+    """Fusion everywhere (consistent across Windows, macOS and Linux), system colours kept.
+
+    Done once per application: re-styling a running application re-polishes every live
+    widget, which is slow and (with widgets being torn down) can crash Qt.
+    """
+    if app.property("fundus_styled"):
+        return
+    app.setProperty("fundus_styled", True)
     app.setStyle("Fusion")
     font = app.font()
     if font.pointSizeF() < 9:
