@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
             self.mode_group.addAction(a)
             self.mode_actions[mode] = a
         self.act_fit = self._act("Zoom to &fit", self.viewer.state.fit, ["F", "Ctrl+0"], "Zoom to fit (F)")
-        self.act_one = self._act("&Actual pixels (1:1)", lambda: self.viewer.state.actual_pixels(), "Ctrl+1", "One image pixel per screen pixel (Ctrl+1)")
+        self.act_one = self._act("&Actual pixels (1:1)", lambda: self.viewer.state.actual_pixels(device_pixel_ratio=self.devicePixelRatioF()), "Ctrl+1", "One image pixel per screen pixel (Ctrl+1)")
         self.act_fit.setIcon(fit_icon())
         self.act_one.setIcon(actual_size_icon())
         self.act_zoom_in = self._act("Zoom &in", lambda: self.viewer.state.zoom_by(1.25), ["+", "="], "Zoom in (+)")
@@ -829,7 +829,7 @@ class MainWindow(QMainWindow):
         self.readout.setText(text)
 
     def _update_zoom_label(self) -> None:
-        self.zoom_label.setText(f"{self.viewer.state.zoom * 100:.0f}%")
+        self.zoom_label.setText(f"{self.viewer.state.zoom * self.devicePixelRatioF() * 100:.0f}%")
 
     # ================================================================ export
     def export_dialog(self) -> None:

@@ -197,6 +197,7 @@ class ImageCanvas(pg.GraphicsView):
         self._split = False
         self._show_top = True
         self.is_reference = False  # the view whose size fit() uses
+        self._smooth: bool | None = None
         self.scene().sigMouseMoved.connect(self._mouse_moved)
         state.changed.connect(self.apply_state)
         state.divider_changed.connect(lambda _f: self._update_split_geometry())
@@ -273,7 +274,12 @@ class ImageCanvas(pg.GraphicsView):
         x, y, w, h = s.visible_rect(self.view_size())
         self.vb.setRange(QRectF(x, y, w, h), padding=0.0, update=True)
         # smooth when shrinking (no aliasing), crisp pixels when magnifying
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s.zoom < 0.999)
+        smooth = s.zoom * self.devicePixelRatioF() < 0.999
+        if smooth != self._smooth:
+            self._smooth = smooth
+            hints = self.renderHints()
+            flag = QPainter.RenderHint.SmoothPixmapTransform
+            self.setRenderHints(hints | flag if smooth else hints & ~flag)
         self._update_split_geometry()
 
     def _update_clip_visibility(self) -> None:

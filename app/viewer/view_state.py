@@ -84,9 +84,9 @@ class ViewState(QObject):
     def zoom_by(self, factor: float, anchor: tuple[float, float] | None = None) -> None:
         self.set_zoom(self.zoom * factor, anchor)
 
-    def actual_pixels(self, anchor: tuple[float, float] | None = None) -> None:
-        """1:1, one image pixel per screen pixel."""
-        self.set_zoom(1.0, anchor)
+    def actual_pixels(self, anchor: tuple[float, float] | None = None, device_pixel_ratio: float = 1.0) -> None:
+        """1:1, one image pixel per physical screen pixel (zoom is in logical pixels, so 1/dpr on HiDPI)."""
+        self.set_zoom(1.0 / max(device_pixel_ratio, 1e-6), anchor)
 
     def pan_screen(self, dx: float, dy: float) -> None:
         """Move the image by (dx, dy) screen pixels, as a drag does."""

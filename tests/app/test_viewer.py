@@ -178,3 +178,17 @@ def test_sixteen_bit_photo_displays_and_reads_out_full_values(qtbot):
     y, x = 60, 80
     assert abs(int(buf[y, x, 2]) - int(rgb16[y, x, 0]) // 257) <= 1  # BGRA: red in channel 2
     assert v.pixel(x, y)[0] == tuple(int(c) for c in rgb16[y, x])
+
+
+def test_smooth_when_shrinking_crisp_when_magnifying(viewer):
+    from PySide6.QtGui import QPainter
+
+    smooth = QPainter.RenderHint.SmoothPixmapTransform
+    viewer.state.set_zoom(0.3)
+    assert viewer.left.renderHints() & smooth
+    viewer.state.set_zoom(4.0)
+    assert not (viewer.left.renderHints() & smooth)
+    # zoomed out, the canvas draws from an area-averaged pyramid level, not the full image
+    viewer.state.set_zoom(0.2)
+    level = viewer.left.base._level(0.2)
+    assert level.width() == viewer.original.shape[1] // 4
