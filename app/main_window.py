@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._act("&Cancel", self.cancel, "Esc", "Cancel the running enhancement (Esc)")
         self.act_vessels = self._act("Compare &vessels", self.compare_vessels, None, "Find and compare vessels before and after")
         self.act_models_refresh = self._act("&Refresh model list", self.refresh_models)
+        self.act_models = self._act("&Manage models\u2026", self.show_models, None, "Installed models and their cards; set active, roll back, import, export")
         self.act_adapt = self._act("&Adapt to this site\u2026", self.show_adapt_wizard, None, "Adapt the model to this site's camera with unlabelled photos")
         self.act_batch = self._act("&Batch panel", self.show_batch, "Ctrl+B", "Enhance whole folders in the background (Ctrl+B)")
         self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1")
@@ -419,6 +420,7 @@ class MainWindow(QMainWindow):
             a = self.models_menu.addAction("No enhancement model installed")
             a.setEnabled(False)
         self.models_menu.addSeparator()
+        self.models_menu.addAction(self.act_models)
         self.models_menu.addAction(self.act_adapt)
         self.models_menu.addAction(self.act_models_refresh)
 
@@ -877,6 +879,21 @@ class MainWindow(QMainWindow):
             self.batch_dock = self._dock("Batch", "batchDock", self.batch_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.batch_dock.show()
         self.batch_dock.raise_()
+
+    def show_models(self, modal: bool = True) -> Any:
+        """The model manager (app.models_dialog); the model list follows its changes."""
+        try:
+            from app.models_dialog import ModelsDialog  # noqa: PLC0415
+        except ImportError as exc:
+            self._error(f"The model manager is not available in this installation ({exc}).")
+            return None
+        dlg = ModelsDialog(self, registry=self.registry())
+        dlg.models_changed.connect(self.refresh_models)
+        if modal:
+            dlg.exec()
+        else:
+            dlg.show()
+        return dlg
 
     def show_adapt_wizard(self) -> None:
         """The site adaptation wizard (issue 7's app.wizard), non-modal; the model list refreshes after it."""

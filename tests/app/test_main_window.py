@@ -306,3 +306,22 @@ def test_adapt_wizard_opens_from_the_models_menu(window, qtbot):
     assert window.adapt_wizard is not None and window.adapt_wizard.isVisible()
     window.act_adapt.trigger()  # again: the same wizard comes forward
     assert window.findChildren(type(window.adapt_wizard)) == [window.adapt_wizard]
+
+
+def test_model_manager_changes_reach_the_enhancement_panel(tiny_model, window, qtbot):
+    pytest.importorskip("app.models_dialog")
+    import torch
+
+    from core.models.magenet import MageNet
+    from core.models.registry import ModelCard
+    from tests.app.conftest import TINY
+
+    dlg = window.show_models(modal=False)
+    assert dlg is not None and window.act_models in window.models_menu.actions()
+    card = ModelCard(name="MAGE-Net-tiny", version="0.0.2", kind="enhancer", architecture="magenet", config=dict(TINY))
+    torch.manual_seed(1)
+    window.registry().install(MageNet.from_config(dict(TINY)), card)
+    dlg.models_changed.emit()
+    refs = [window.enhance_panel.model.itemData(i) for i in range(window.enhance_panel.model.count())]
+    assert "MAGE-Net-tiny@0.0.2" in refs
+    dlg.close()
