@@ -564,6 +564,7 @@ class MainWindow(QMainWindow):
         self.result = None
         self.vessel_payload = None
         self.vessel_panel.clear_measurements()
+        self._update_actions()
         if entry is None:
             self.viewer.set_original(None)
             return
@@ -602,6 +603,7 @@ class MainWindow(QMainWindow):
     def _display(self, entry: ImageEntry, image: Any) -> None:
         same_size = self.image is not None and self.image.pixels.shape == image.pixels.shape
         self.image = image
+        self._update_actions()
         self.readout.setText(READOUT_HINT)
         self.viewer.set_original(image.pixels, image.max_value, keep_view=same_size)
         self.levels_panel.set_image("original", channel_histograms(image.pixels, image.max_value), image.max_value)
@@ -653,6 +655,14 @@ class MainWindow(QMainWindow):
                 self.compare_vessels()
         self._update_vessel_panel()
 
+    def _update_actions(self) -> None:
+        """Actions that cannot do anything now are greyed out, so the window never invites a dead end."""
+        has_image = self.image is not None
+        self.act_enhance.setEnabled(has_image and self.enhance_panel.model_ref() is not None)
+        self.act_export.setEnabled(self.result is not None)
+        self.act_vessels.setEnabled(self.result is not None and self._vessel_model_available)
+        self.act_cancel.setEnabled(self.engine.busy())
+
     # ================================================================ enhancement
     def enhance_current(self) -> None:
         entry = self._entry()
@@ -674,6 +684,7 @@ class MainWindow(QMainWindow):
         self._jobs[job] = ("enhance", entry.path, key)
         self.image_list.set_status(self.current, "enhancing")
         self.viewer.progress.start(f"Enhancing {entry.title}")
+        self.act_cancel.setEnabled(True)
         self.enhance_panel.set_busy(True)
         self.enhance_panel.set_status("")
 
@@ -688,6 +699,7 @@ class MainWindow(QMainWindow):
 
     def _job_finished(self, job: int) -> tuple[str, Path, tuple] | None:
         info = self._jobs.pop(job, None)
+        self._update_actions()
         if not self._jobs:
             self.viewer.progress.finish()
             self.enhance_panel.set_busy(False)
@@ -733,6 +745,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================ vessels
     def _update_vessel_panel(self) -> None:
+        self._update_actions()
         if not self._vessel_model_available:
             self.vessel_panel.set_available(False, self._vessel_reason)
         elif self.result is None:

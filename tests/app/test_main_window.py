@@ -325,3 +325,11 @@ def test_model_manager_changes_reach_the_enhancement_panel(tiny_model, window, q
     refs = [window.enhance_panel.model.itemData(i) for i in range(window.enhance_panel.model.count())]
     assert "MAGE-Net-tiny@0.0.2" in refs
     dlg.close()
+
+
+def test_actions_are_enabled_only_when_they_can_work(tiny_model, window, qtbot, photos):
+    assert not window.act_enhance.isEnabled() and not window.act_export.isEnabled()
+    open_and_wait(qtbot, window, photos[:1])
+    assert window.act_enhance.isEnabled() and not window.act_export.isEnabled()
+    enhance_and_wait(qtbot, window)
+    assert window.act_export.isEnabled() and not window.act_cancel.isEnabled()
