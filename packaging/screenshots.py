@@ -58,7 +58,8 @@ def parent(args: argparse.Namespace) -> int:
         env.pop("WAYLAND_DISPLAY", None)
         home = args.home or tempfile.mkdtemp(prefix="fundus-shots-home-")
         env["FUNDUS_STUDIO_HOME"] = str(home)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--out-data", str(args.out_data)]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--out-data", str(args.out_data),
+               "--out-samples", str(args.out_samples)]
         if args.only:
             cmd += ["--only", args.only]
         return subprocess.call(cmd, env=env, cwd=str(ROOT))
@@ -160,7 +161,8 @@ def child(args: argparse.Namespace) -> int:
     _wait(app, lambda: "loading" not in win.model_label.text(), 60)
     try:
         if args.only in (None, "samples"):
-            shoot_set(app, win, None, DOCS, "samples", samples=True)
+            docs = Path(args.out_samples)
+            shoot_set(app, win, None, docs, "samples", samples=True)
             from app.dialogs.about import AboutDialog  # noqa: PLC0415
             from app.dialogs.shortcuts import ShortcutsDialog  # noqa: PLC0415
 
@@ -176,7 +178,7 @@ def child(args: argparse.Namespace) -> int:
                     dlg = AboutDialog(card, win._model_info.get("device_label", ""), win)
                 dlg.show()
                 dlg.move(win.geometry().center() - dlg.rect().center())
-                _grab_widget(app, dlg, DOCS / f"dialog_{name}.png")
+                _grab_widget(app, dlg, docs / f"dialog_{name}.png")
                 dlg.close()
         data = shared_data_dir()
         if args.only in (None, "data"):
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", help="FUNDUS_STUDIO_HOME for the app (default: a fresh temporary one)")
     ap.add_argument("--out-data", default=str(DEFAULT_DATA_OUT), help="where real-photo screenshots go (outside the repo)")
     ap.add_argument("--only", choices=("samples", "data"))
+    ap.add_argument("--out-samples", default=str(DOCS), help="where the sample screenshots go (default docs/screenshots)")
     args = ap.parse_args(argv)
     out_data = Path(args.out_data).resolve()
     if out_data == ROOT or ROOT in out_data.parents:
