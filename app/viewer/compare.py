@@ -41,8 +41,8 @@ class CompareViewer(QWidget):
         views = QHBoxLayout()
         views.setContentsMargins(0, 0, 0, 0)
         views.setSpacing(2)
-        views.addWidget(self.left)
-        views.addWidget(self.right)
+        views.addWidget(self.left, 1)  # equal widths: both views show the same image region
+        views.addWidget(self.right, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)

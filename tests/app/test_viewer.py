@@ -192,3 +192,17 @@ def test_smooth_when_shrinking_crisp_when_magnifying(viewer):
     viewer.state.set_zoom(0.2)
     level = viewer.left.base._level(0.2)
     assert level.width() == viewer.original.shape[1] // 4
+
+
+def test_side_by_side_views_are_equal_halves(qtbot):
+    v = CompareViewer()
+    qtbot.addWidget(v)
+    v.resize(1000, 600)
+    v.show()
+    big = np.zeros((2336, 3504, 3), np.uint8)  # a big scene must not make one view wider
+    v.set_original(big)
+    qtbot.wait(20)
+    v.set_enhanced(big.copy())
+    v.set_mode("side")
+    qtbot.wait(50)
+    assert abs(v.left.width() - v.right.width()) <= 1
