@@ -494,7 +494,10 @@ class MainWindow(QMainWindow):
                 files.append(p)
             else:
                 self.statusBar().showMessage(f"Not found: {p}", 6000)
-        return self.add_entries([ImageEntry(path=f) for f in files], remember=True)
+                continue
+            self.settings.add_recent(p.resolve())  # a folder is remembered as the folder
+        self._rebuild_recent()
+        return self.add_entries([ImageEntry(path=f) for f in files], remember=False)
 
     def add_entries(self, entries: list[ImageEntry], remember: bool = True) -> int:
         first = -1

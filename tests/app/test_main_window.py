@@ -57,7 +57,9 @@ def test_open_files_lists_them_with_thumbnails(window, qtbot, photos):
     # opening the same files again adds nothing; a folder adds its photos once
     window.open_paths([str(photos[0].parent)])
     assert window.image_list.count() == 3
-    assert window.settings.recent_files[0] == str(photos[0].parent.resolve() / photos[0].name) or photos[0].name in window.settings.recent_files[-1] or window.settings.recent_files
+    assert window.settings.recent_files[0] == str(photos[0].parent.resolve())  # the folder, not its files
+    assert str(photos[2].resolve()) in window.settings.recent_files
+    assert len(window.settings.recent_files) == 4
     window.step(1)
     qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3), timeout=10000)
 
