@@ -211,7 +211,8 @@ class JobTableModel(QAbstractTableModel):
                 if job.note:
                     return job.note
                 if job.status == "running" and job.id in self.progress:
-                    return self.progress[job.id][1]
+                    message = self.progress[job.id][1]
+                    return message[:1].upper() + message[1:]
                 if job.status in ("done", "skipped"):
                     return Path(job.output_path).name
                 return ""
@@ -258,6 +259,7 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.progress = int(round(100 * float(value)))
         bar.text = f"{bar.progress}%"
         bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         bar.state = option.state | QStyle.StateFlag.State_Horizontal
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
@@ -466,6 +468,10 @@ class BatchPanel(QWidget):
             parts.append("paused (the photo being enhanced finishes first)")
         elif self.running:
             parts.append("running")
+        elif total and finished == total:
+            parts.insert(0, "Finished")
+            if self.report_path is not None:
+                parts.append(f"report: {self.report_path.name}")
         self.status_label.setText(" \u00b7 ".join(parts))
         rate_text = ""
         if self.running:
@@ -614,6 +620,7 @@ class BatchPanel(QWidget):
 
     def _reports_written(self, path: str) -> None:
         self.report_path = Path(path)
+        self._update_overall()
         self._update_buttons()
 
     def _double_clicked(self, index: QModelIndex) -> None:
