@@ -117,6 +117,8 @@ class MainWindow(QMainWindow):
         self.adapt_wizard: Any = None
         self.batch_dock: QDockWidget | None = None
 
+        self._save_timer = QTimer(self, singleShot=True, interval=800)
+        self._save_timer.timeout.connect(self.save_settings)  # settings survive a crash, not only a clean exit
         self._build_docks()
         self._build_actions()
         self._build_menus()
@@ -432,6 +434,7 @@ class MainWindow(QMainWindow):
     def _enhance_settings_changed(self) -> None:
         self.settings.mode = self.enhance_panel.mode()
         self.settings.device = self.enhance_panel.device_pref()
+        self._save_timer.start()
         self.engine.probe_device(self.enhance_panel.device_pref())
         ref = self.enhance_panel.model_ref()
         for a in self.models_menu.actions():
@@ -497,6 +500,7 @@ class MainWindow(QMainWindow):
                 continue
             self.settings.add_recent(p.resolve())  # a folder is remembered as the folder
         self._rebuild_recent()
+        self._save_timer.start()
         return self.add_entries([ImageEntry(path=f) for f in files], remember=False)
 
     def add_entries(self, entries: list[ImageEntry], remember: bool = True) -> int:
@@ -809,6 +813,8 @@ class MainWindow(QMainWindow):
         if mode != "flicker" and self.act_auto_flicker.isChecked():
             self.act_auto_flicker.setChecked(False)
         self.settings.compare_mode = mode
+        if hasattr(self, "_save_timer"):
+            self._save_timer.start()
 
     def _toggle_auto_flicker(self) -> None:
         if self.viewer.mode != "flicker":
@@ -859,6 +865,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.output_dir = dlg.folder.text()
         self.settings.export_formats = dlg.choices()
+        self._save_timer.start()
         written = self.export(dlg.choices(), dlg.folder.text())
         if written:
             self.statusBar().showMessage(f"Saved {len(written)} file(s) to {dlg.folder.text()}", 8000)

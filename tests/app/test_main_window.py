@@ -335,3 +335,10 @@ def test_actions_are_enabled_only_when_they_can_work(tiny_model, window, qtbot, 
     assert window.act_enhance.isEnabled() and not window.act_export.isEnabled()
     enhance_and_wait(qtbot, window)
     assert window.act_export.isEnabled() and not window.act_cancel.isEnabled()
+
+
+def test_settings_are_saved_soon_after_a_change_not_only_at_exit(window, qtbot, photos):
+    window.set_mode("side")
+    window.open_paths([str(photos[0])])
+    qtbot.waitUntil(lambda: Settings.load().compare_mode == "side", timeout=5000)
+    assert Settings.load().recent_files[0] == str(photos[0].resolve())
