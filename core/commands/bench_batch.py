@@ -13,6 +13,7 @@ import argparse
 import gc
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -75,7 +76,8 @@ def _synthetic_photo(path: Path, size: tuple[int, int], seed: int) -> None:
 
 
 def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
-    """n photos of one size: research photos linked (never copied) when present, else synthetic ones."""
+    """n photos of one size: research photos (temporary copies, outside the repository) when present,
+    else synthetic ones."""
     from core.paths import shared_data_dir  # noqa: PLC0415
 
     data = shared_data_dir()
@@ -84,11 +86,11 @@ def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n):
-        if found:
+        if found:  # a temporary copy (deleted with the benchmark's folder): n distinct files
             src = found[i % len(found)]
-            link = folder / f"{i:04d}_{src.name}"
-            os.symlink(src, link)
-            out.append(link)
+            copy = folder / f"{i:04d}_{src.name}"
+            shutil.copyfile(src, copy)
+            out.append(copy)
         else:
             p = folder / f"{i:04d}.png"
             _synthetic_photo(p, (584, 565) if kind == "drive" else (2336, 3504), i)
@@ -143,7 +145,7 @@ def batch_run(enhancer: Any, photos: list[Path], workdir: Path, mode: str, measu
     busy = sum(j.enhance_s or 0.0 for j in queue.jobs(batch_id))
     BUSY.append((busy, elapsed))
     queue.close()
-    if counts["done"] != len(photos):
+    if counts["done"] != len(photos) or sum(counts.values()) != len(photos):
         raise RuntimeError(f"the benchmark batch did not finish every photo: {counts}")
     return elapsed
 
