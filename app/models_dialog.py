@@ -85,9 +85,13 @@ def card_details_html(installed: Any, active: bool) -> str:
         shown = ", ".join(map(str, c.data_sources[:12])) + (" \u2026" if len(c.data_sources) > 12 else "")
         out.append(f"<h4>Training data</h4><p>{html.escape(shown)}</p>")
     facts = []
-    for k, lab in (("steps", "steps"), ("training_time_s", "seconds of training"), ("hardware", "")):
-        if t.get(k) is not None:
-            facts.append(f"{_fmt(t[k])} {lab}".strip())
+    if t.get("steps") is not None:
+        facts.append(f"{_fmt(t['steps'])} steps")
+    if isinstance(t.get("training_time_s"), (int, float)):
+        sec = float(t["training_time_s"])
+        facts.append(f"{sec / 60:.1f} min of training" if sec >= 120 else f"{sec:.0f} s of training")
+    if t.get("hardware"):
+        facts.append(_fmt(t["hardware"]))
     if facts:
         out.append("<p style='color:#555'>" + " \u00b7 ".join(facts) + "</p>")
     ev = (c.metrics or {}).get("site_evaluation")
@@ -126,21 +130,23 @@ class ModelsDialog(QDialog):
 
         self.registry = registry or ModelRegistry()
         self.setWindowTitle("Models")
-        self.resize(1000, 620)
+        self.resize(1120, 640)
         lay = QVBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Model", "Version", "Created", "Origin", ""])
+        self.tree.setHeaderLabels(["Model", "Version", "Created", "Origin", "Status"])
         self.tree.setRootIsDecorated(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.tree.header().setStretchLastSection(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 5):
+            self.tree.header().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(False)
         self.tree.currentItemChanged.connect(self._selected)
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
         split.addWidget(self.tree)
         split.addWidget(self.details)
-        split.setSizes([520, 480])
+        split.setSizes([600, 500])
         lay.addWidget(split, 1)
         self.problems = QLabel()
         self.problems.setWordWrap(True)
@@ -209,8 +215,6 @@ class ModelsDialog(QDialog):
                 group.addChild(it)
                 self._items[m.ref + "/" + m.origin] = it
             group.setExpanded(True)
-        for col in range(1, 4):
-            self.tree.resizeColumnToContents(col)
         probs = self.registry.problems
         self.problems.setText("Skipped model files: " + "; ".join(f"{p.name}: {why}" for p, why in probs) if probs else "")
         self.problems.setVisible(bool(probs))

@@ -571,7 +571,7 @@ class TrainPage(_Page):
     def _update(self, u) -> None:
         self.last_update = u
         self.bar.setValue(int(1000 * u.fraction))
-        budget = f" of {fmt_duration(u.budget_s)}" if u.budget_s else ""
+        budget = f" of {fmt_minutes(u.budget_s / 60)}" if u.budget_s else ""
         steps = f"Step {u.step}" + (f" of about {u.total_steps}" if u.total_steps else "")
         loss = u.losses.get("loss")
         loss_text = f" \u00b7 loss {loss:.4f}" if loss is not None else ""

@@ -29,19 +29,43 @@ def to_pixmap(rgb: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(img.copy())
 
 
+class LogAxis(pg.AxisItem):
+    """A y axis for log10 data with plain labels (0.05, 0.1, 0.2 ...) at 1-2-5 steps of each decade."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph API
+        if not np.isfinite(minVal) or not np.isfinite(maxVal) or maxVal <= minVal:
+            return []
+        major, minor = [], []
+        for dec in range(int(np.floor(minVal)) - 1, int(np.ceil(maxVal)) + 1):
+            for m in (1, 2, 5):
+                v = dec + np.log10(m)
+                if minVal <= v <= maxVal:
+                    (major if m == 1 else minor).append(v)
+        if len(major) + len(minor) < 3:  # narrow range: finer steps
+            minor += [d + np.log10(m) for d in range(int(np.floor(minVal)) - 1, int(np.ceil(maxVal)) + 1)
+                      for m in (1.5, 3, 4, 6, 8) if minVal <= d + np.log10(m) <= maxVal]
+        return [(1.0, major), (0.5, sorted(minor))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        return [f"{10 ** v:.2g}" for v in values]
+
+
 class LossPlot(pg.PlotWidget):
-    """Loss curves against the step, log scale, one curve per term; smoothed over a few points."""
+    """Loss curves against the step on a log scale, one curve per term, smoothed over a few points."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent=parent, background="w")
+        super().__init__(parent=parent, background="w", axisItems={"left": LogAxis("left")})
         self.setMinimumHeight(180)
-        self.setLogMode(y=True)
-        self.showGrid(x=True, y=True, alpha=0.25)
+        self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "training step")
-        self.setLabel("left", "loss")
-        self.getPlotItem().getAxis("left").setTextPen("#333")
-        self.getPlotItem().getAxis("bottom").setTextPen("#333")
-        self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self.setLabel("left", "loss (log scale)")
+        for name in ("left", "bottom"):
+            ax = self.getPlotItem().getAxis(name)
+            ax.setTextPen("#333")
+            ax.setPen("#999")
+            ax.enableAutoSIPrefix(False)
+        self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
+                       pen=pg.mkPen("#ccc"))
         self.curves = {}
         self.data: dict[str, tuple[list[float], list[float]]] = {}
         for key, label, colour in CURVES:
@@ -60,7 +84,7 @@ class LossPlot(pg.PlotWidget):
             ys.append(float(v))
             k = min(len(ys), 9)  # running mean over the last few steps: readable trends
             smooth = np.convolve(ys, np.ones(k) / k, mode="valid") if len(ys) >= k else np.asarray(ys)
-            self.curves[key].setData(xs[len(xs) - len(smooth):], smooth)
+            self.curves[key].setData(xs[len(xs) - len(smooth):], np.log10(smooth))
 
     def points(self, key: str) -> int:
         return len(self.data[key][0])
