@@ -19,7 +19,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def create_app(argv: Sequence[str] = ()) :
+def create_app(argv: Sequence[str] = ()) -> "QApplication":  # noqa: F821 - imported lazily
     """The QApplication, styled; pyqtgraph set to row-major images before any view exists."""
     import pyqtgraph as pg  # noqa: PLC0415
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
@@ -34,7 +34,7 @@ def create_app(argv: Sequence[str] = ()) :
     return app
 
 
-def build_window(paths: Sequence[str] = (), mode: str | None = None):
+def build_window(paths: Sequence[str] = (), mode: str | None = None) -> "MainWindow":  # noqa: F821
     """Main window with `paths` open, or the bundled samples when nothing else is open."""
     from app.main_window import MainWindow  # noqa: PLC0415
 
