@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.batch_panel: Any = None
         self.adapt_wizard: Any = None
+        self.models_ready = False
         self.batch_dock: QDockWidget | None = None
 
         self._save_timer = QTimer(self, singleShot=True, interval=800)
@@ -304,6 +305,7 @@ class MainWindow(QMainWindow):
         w.model_ready.connect(self._on_model_ready)
         w.model_failed.connect(self._on_model_failed)
         w.device_info.connect(self._on_device_info)
+        w.models_listed.connect(self._on_models_listed)
         w.progress.connect(self._on_progress)
         w.enhanced.connect(self._on_enhanced)
         w.failed.connect(self._on_failed)
@@ -364,24 +366,27 @@ class MainWindow(QMainWindow):
         return self._registry
 
     def refresh_models(self) -> None:
-        models: list[tuple[str, str]] = []
-        active = None
-        vessel = None
-        try:
-            reg = self.registry()
-            for m in reg.list("enhancer"):
-                origin = " (site-adapted)" if m.card.parent else ""
-                models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
-            act = reg.active("enhancer")
-            active = act.card.ref if act else None
-            vessel = reg.active("vessel")
-        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
-            self.enhance_panel.set_status(f"Models could not be listed: {exc}", error=True)
-        self.enhance_panel.set_models(models, active)
-        self.enhance_panel.set_busy(False)
+        """Ask the engine thread for the installed models (the answer arrives in _on_models_listed)."""
+        self.models_ready = False
+        if not self.enhance_panel.model.count():
+            self.enhance_panel.set_models([], None, placeholder="Looking for installed models\u2026")
+            self.model_label.setText("Model: looking\u2026")
+        self.engine.list_models(self._registry)
+
+    def _on_models_listed(self, info: dict) -> None:
+        models: list[tuple[str, str]] = [tuple(m) for m in info.get("models", [])]
+        current = self.enhance_panel.model_ref()
+        refs = [r for r, _t in models]
+        chosen = current if current in refs else info.get("active")
+        if info.get("error"):
+            self.enhance_panel.set_status(f"Models could not be listed: {info['error']}", error=True)
+        self.enhance_panel.blockSignals(True)
+        self.enhance_panel.set_models(models, chosen)
+        self.enhance_panel.blockSignals(False)
+        self.enhance_panel.set_busy(self.engine.busy())
         self._rebuild_models_menu(models)
-        self._vessel_model_available = vessel is not None
-        if vessel is None:
+        self._vessel_model_available = bool(info.get("vessel"))
+        if not self._vessel_model_available:
             self._vessel_reason = (
                 "No vessel model is installed, so vessels cannot be compared yet. "
                 "Vessel comparison appears here once a vessel model is installed."
@@ -406,6 +411,9 @@ class MainWindow(QMainWindow):
                 "No enhancement model is installed. Install one with `fundus-studio models` or the model manager.",
                 error=True,
             )
+        self.models_ready = True
+        self._update_actions()
+        self._show_cached_result()
 
     def _rebuild_models_menu(self, models: list[tuple[str, str]]) -> None:
         """Models menu: the installed enhancement models (the checked one is used), then tools."""

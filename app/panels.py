@@ -89,14 +89,14 @@ class EnhancePanel(QWidget):
         self.fast.toggled.connect(lambda _on: self.settings_changed.emit())
 
     # ---------------------------------------------------------------- values
-    def set_models(self, models: list[tuple[str, str]], active: str | None) -> None:
+    def set_models(self, models: list[tuple[str, str]], active: str | None, placeholder: str = "No model installed") -> None:
         """models: (ref 'name@version', title) pairs."""
         self.model.blockSignals(True)
         self.model.clear()
         for ref, title in models:
             self.model.addItem(title, ref)
         if not models:
-            self.model.addItem("No model installed", None)
+            self.model.addItem(placeholder, None)
             self.model.setEnabled(False)
         else:
             self.model.setEnabled(True)

@@ -69,6 +69,7 @@ class EngineWorker(QObject):
     model_ready = Signal(dict)
     model_failed = Signal(str)
     device_info = Signal(dict)  # device, device_reason, device_label (before any model loads)
+    models_listed = Signal(dict)  # models [(ref, title)], active ref, vessel (bool), error
     progress = Signal(int, int, int, str)  # job, done, total, message
     enhanced = Signal(int, object)  # job, EnhancementResult
     vessels_ready = Signal(int, object)  # job, VesselPayload
@@ -126,6 +127,27 @@ class EngineWorker(QObject):
             "device_reason": getattr(choice, "reason", ""),
             "device_label": getattr(choice, "label", "CPU"),
         }
+
+    @Slot(object)
+    def list_models(self, registry: Any) -> None:
+        """Installed models, read here because the registry imports torch (seconds at startup)."""
+        try:
+            if registry is None:
+                from core.models.registry import ModelRegistry  # noqa: PLC0415
+
+                registry = ModelRegistry()
+            models = []
+            for m in registry.list("enhancer"):
+                origin = " (site-adapted)" if m.card.parent else ""
+                models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
+            act = registry.active("enhancer")
+            vessel = registry.active("vessel")
+        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
+            self.models_listed.emit({"models": [], "active": None, "vessel": False, "error": _message(exc)})
+            return
+        self.models_listed.emit(
+            {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
+        )
 
     @Slot(str)
     def probe_device(self, preference: str) -> None:
@@ -203,6 +225,7 @@ class EngineClient(QObject):
 
     _req_load = Signal(object, str)
     _req_probe = Signal(str)
+    _req_list = Signal(object)
     _req_enhance = Signal(int, object, str)
     _req_vessels = Signal(int, object, object, object, str)
 
@@ -219,6 +242,7 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self._req_load.connect(self.worker.load_model)
         self._req_probe.connect(self.worker.probe_device)
+        self._req_list.connect(self.worker.list_models)
         self._req_enhance.connect(self.worker.enhance)
         self._req_vessels.connect(self.worker.vessels)
         self.thread.start()
@@ -244,6 +268,9 @@ class EngineClient(QObject):
 
     def probe_device(self, preference: str) -> None:
         self._req_probe.emit(preference)
+
+    def list_models(self, registry: Any = None) -> None:
+        self._req_list.emit(registry)
 
     def enhance(self, image: Any, mode: str) -> int:
         job = self._new_job()

@@ -158,7 +158,8 @@ def child(args: argparse.Namespace) -> int:
     win.setGeometry(0, 0, SIZE[0], SIZE[1])
     win.show()
     _settle(app, 1.0)
-    _wait(app, lambda: "loading" not in win.model_label.text(), 60)
+    _wait(app, lambda: win.models_ready, 120)
+    _wait(app, lambda: "loading" not in win.model_label.text(), 120)
     try:
         if args.only in (None, "samples"):
             docs = Path(args.out_samples)

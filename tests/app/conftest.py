@@ -109,6 +109,7 @@ def make_window(qtbot, isolated_home):
         win.resize(1200, 800)
         win.show()
         made.append(win)
+        qtbot.waitUntil(lambda: win.models_ready, timeout=30000)  # listed on the engine thread
         return win
 
     yield make

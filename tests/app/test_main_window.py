@@ -324,6 +324,7 @@ def test_model_manager_changes_reach_the_enhancement_panel(tiny_model, window, q
     torch.manual_seed(1)
     window.registry().install(MageNet.from_config(dict(TINY)), card)
     dlg.models_changed.emit()
+    qtbot.waitUntil(lambda: window.models_ready and window.enhance_panel.model.count() == 2, timeout=10000)
     refs = [window.enhance_panel.model.itemData(i) for i in range(window.enhance_panel.model.count())]
     assert "MAGE-Net-tiny@0.0.2" in refs
     dlg.close()
