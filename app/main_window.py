@@ -400,6 +400,7 @@ class MainWindow(QMainWindow):
             if models
             else "No enhancement model is installed,\nso this photo cannot be enhanced yet."
         )
+        self.viewer.not_enhanced_label = "not enhanced yet (E)" if models else "no enhancement model installed"
         self.viewer._refresh()
         if models:
             title = dict(models).get(self.enhance_panel.model_ref(), "?")

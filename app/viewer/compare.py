@@ -58,6 +58,7 @@ class CompareViewer(QWidget):
         self._disp: dict[str, np.ndarray | None] = {"original": None, "enhanced": None}
         self.enhanced_title = "Enhanced"
         self.not_enhanced_text = "Not enhanced yet.\nPress E to enhance this photo."
+        self.not_enhanced_label = "not enhanced yet (E)"
         self.overlays: dict[str, np.ndarray | None] = {"before": None, "after": None, "difference": None}
         self.show_overlay = {"before": True, "after": True, "difference": False}
         self.overlays_on = True
@@ -233,7 +234,7 @@ class CompareViewer(QWidget):
                 shows_enh = True
             elif enh is None:
                 base, top = orig, None
-                labels = ("Original  \u00b7  not enhanced yet (E)", "")
+                labels = (f"Original  \u00b7  {self.not_enhanced_label}", "")
                 ovl = (self._overlay("original"), None)
                 shows_enh = False
             else:
