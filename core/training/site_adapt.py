@@ -39,7 +39,7 @@ from torch import nn
 
 from core.errors import Cancelled, FundusError, ModelError
 from core.progress import ProgressCallback, StopCallback, report
-from core.training.losses import LossResult, charbonnier
+from core.training.losses import LossResult, charbonnier, masked_mean
 from core.training.site_scan import ScannedImage, SiteScan
 from core.training.trainer import Trainer, TrainResult
 
@@ -47,6 +47,8 @@ MANIFEST_NAME = "site_run.json"
 MANIFEST_FORMAT = 1
 MIN_TRAIN_IMAGES = 3
 PREVIEW_SIDE = 384
+ANCHOR_STRUCTURE_WEIGHT = 0.1
+"""Weight of the structure-map anchor relative to the image anchor."""
 
 
 @dataclass
@@ -180,7 +182,10 @@ def _now() -> str:
 
 
 class AnchoredTrainer(Trainer):
-    """The Trainer plus the anchor term: student output vs the frozen starting model on the synthetic batch."""
+    """The Trainer plus the anchor term: student vs the frozen starting model on the synthetic batch.
+
+    Charbonnier on the final image plus a small squared difference of the structure maps.
+    """
 
     def __init__(self, config, clean_sources, real_sources, anchor: nn.Module, anchor_weight: float) -> None:
         super().__init__(config, clean_sources, real_sources)
@@ -193,9 +198,12 @@ class AnchoredTrainer(Trainer):
         if not self.anchor_weight:
             return None
         with torch.no_grad():
-            ref = self.anchor(degraded, fov).image
-        li = charbonnier(student_out.image * fov, ref * fov, fov)
-        return LossResult(self.anchor_weight * li, {"anchor": float(li.detach())})
+            ref = self.anchor(degraded, fov)
+        li = charbonnier(student_out.image * fov, ref.image * fov, fov)
+        # The site pairs have no vessel labels: keep the structure head near the starting model's as well.
+        ls = masked_mean((torch.sigmoid(student_out.structure_logits) - torch.sigmoid(ref.structure_logits)) ** 2, fov)
+        total = self.anchor_weight * (li + ANCHOR_STRUCTURE_WEIGHT * ls)
+        return LossResult(total, {"anchor": float(li.detach()), "anchor_structure": float(ls.detach())})
 
 
 def _small(rgb: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:

@@ -44,6 +44,7 @@ def test_train_install_and_card(site_scan):
     result = run.train(on_update=updates.append, on_preview=previews.append)
     assert result.status == "finished" and result.step == 4
     assert "anchor" in updates[-1].losses and updates[-1].losses["anchor"] >= 0
+    assert "anchor_structure" in updates[-1].losses
     assert updates[-1].fraction == 1.0
     assert len(previews) == 2 and previews[0].original.shape == previews[-1].adapted.shape
     assert run.status == "trained"
