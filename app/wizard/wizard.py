@@ -138,9 +138,6 @@ class AdaptWizard(QWizard):
 
 def open_adapt_wizard(parent=None) -> AdaptWizard:
     """Show the wizard (non-modal, so the main window stays usable) and return it."""
-    from PySide6.QtCore import Qt  # noqa: PLC0415
-
     w = AdaptWizard(parent)
-    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)  # each opening is a fresh wizard
     w.show()
     return w
