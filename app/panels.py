@@ -129,10 +129,19 @@ class EnhancePanel(QWidget):
         self.status.setStyleSheet("color: #b03a2e;" if error else HINT_STYLE)
 
 
-def _swatch(rgb: tuple[int, int, int], text: str) -> QLabel:
+def _swatch(rgb: tuple[int, int, int], text: str) -> QWidget:
+    """A colour chip with a thin dark border (light yellow must show on a light panel) and its meaning."""
     r, g, b = rgb
-    lab = QLabel(f'<span style="color: rgb({r},{g},{b}); font-size: 14px;">\u25a0</span>&nbsp;{text}')
-    return lab
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(6)
+    chip = QLabel()
+    chip.setFixedSize(12, 12)
+    chip.setStyleSheet(f"background: rgb({r},{g},{b}); border: 1px solid #555; border-radius: 2px;")
+    lay.addWidget(chip)
+    lay.addWidget(QLabel(text), 1)
+    return w
 
 
 class VesselPanel(QWidget):
@@ -195,6 +204,12 @@ class VesselPanel(QWidget):
         grid.addRow("Vessel density, original", self.density_before)
         grid.addRow("Vessel density, enhanced", self.density_after)
         grid.addRow("Agreement (Dice)", self.dice)
+        for lab, tip in (
+            (self.density_before, "Share of the field of view covered by vessels found in the original"),
+            (self.density_after, "Share of the field of view covered by vessels found in the enhanced photo"),
+            (self.dice, "Overlap of the two vessel maps: 1 = identical, 0 = nothing in common"),
+        ):
+            lab.setToolTip(tip)
         lay.addLayout(grid)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)
@@ -225,8 +240,8 @@ class VesselPanel(QWidget):
         db = getattr(comparison, "density_before", None)
         da = getattr(comparison, "density_after", None)
         dice = getattr(comparison, "dice", None)
-        self.density_before.setText("\u2014" if db is None else f"{100 * db:.1f} % of the field of view")
-        self.density_after.setText("\u2014" if da is None else f"{100 * da:.1f} % of the field of view")
+        self.density_before.setText("\u2014" if db is None else f"{100 * db:.1f} %")
+        self.density_after.setText("\u2014" if da is None else f"{100 * da:.1f} %")
         self.dice.setText("\u2014" if dice is None else f"{dice:.3f}")
         text = getattr(comparison, "warning", None)
         if text:

@@ -254,6 +254,10 @@ class CompareViewer(QWidget):
                 labels = (f"{labels[0]}   \u00b7   {hint}", labels[1])
             left.set_labels(*labels)
             left.set_boxes(self._boxes_for(shows_enh))
+        if self.overlays_on and self.show_overlay["difference"] and self.overlays["difference"] is not None:
+            for c in (left, right):
+                if c.isVisible() and c.label_left.text():
+                    c.set_labels(c.label_left.text() + "   \u00b7   vessel difference", c.label_right.text())
         for c in (left, right):
             c.set_overlay_opacity(self.opacity)
             c.apply_state()
