@@ -239,6 +239,7 @@ class SitePage(_Page):
         self.message.setWordWrap(True)
         lay.addWidget(self.message)
         self.thread: ScanThread | None = None
+        self._scanning = False
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Folder of your site's photographs", self.folder.text())
@@ -262,24 +263,31 @@ class SitePage(_Page):
         self.bar.setRange(0, 0)
         self.bar.setFormat("Checking photographs\u2026")
         self.completeChanged.emit()
-        t = ScanThread(folder)
+        t = ScanThread(folder, parent=self)
         t.progress.connect(self._progress)
         t.scanned.connect(self._scanned)
         t.thumbnail.connect(self._thumbnail)
         t.failed.connect(self._failed)
         t.finished.connect(self._thread_done)
         self.thread = t
+        self._scanning = True
         t.start()
 
     def stop(self) -> None:
         if self.thread is not None:
             self.thread.stop_and_wait()
+            self.thread.deleteLater()  # its pending signals go with it
             self.thread = None
+        self._scanning = False
 
     def busy(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        """True from the start of a scan until its thread's `finished` arrived (so Next follows isComplete)."""
+        return self._scanning
 
     def _thread_done(self) -> None:
+        if self.sender() is not self.thread:
+            return  # a scan that was replaced by a newer one
+        self._scanning = False
         self.bar.setVisible(False)
         self.completeChanged.emit()
 
@@ -291,6 +299,8 @@ class SitePage(_Page):
     def _scanned(self, scan) -> None:
         from core.training.site_adapt import MIN_TRAIN_IMAGES  # noqa: PLC0415
 
+        if self.sender() is not self.thread:
+            return  # from a scan that was replaced by a newer one
         self.state.scan = scan
         for key, value in scan.counts().items():
             self.count_labels[key].setText(str(value))
@@ -313,6 +323,8 @@ class SitePage(_Page):
         self.completeChanged.emit()
 
     def _thumbnail(self, rank: int, path: str, rgb) -> None:
+        if self.sender() is not self.thread:
+            return
         scan = self.state.scan
         item = QListWidgetItem(QIcon(to_pixmap(rgb)), f"#{rank + 1}")
         if scan is not None and rank < len(scan.usable):

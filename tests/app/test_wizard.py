@@ -90,13 +90,16 @@ def test_end_to_end(qtbot, make_wizard, tmp_path):
 
 def test_too_few_photos_keeps_next_disabled(qtbot, make_wizard, tmp_path):
     install_tiny()
+    make_site(tmp_path / "many", n=6)
     make_site(tmp_path / "few", n=2)
     w = make_wizard()
     w.next()
-    w.site.set_folder(str(tmp_path / "few"))
+    w.site.set_folder(str(tmp_path / "many"))
+    w.site.set_folder(str(tmp_path / "few"))  # a new choice replaces the running scan
     qtbot.waitUntil(lambda: w.state.scan is not None and not w.site.busy(), timeout=30000)
     assert not w.site.isComplete() and not w.button(NEXT).isEnabled()
     assert "at least" in w.site.message.text()
+    assert w.state.scan.folder == str(tmp_path / "few") and w.site.strip.count() == 2
 
 
 def test_no_model_installed(make_wizard):
