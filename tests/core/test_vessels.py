@@ -254,3 +254,48 @@ def test_vessels_command_refuses_photos_of_different_sizes(tmp_path, capsys):
     _fundus_png(enh, [], n=200)
     assert main(["vessels", str(orig), "-o", str(tmp_path / "o"), "--compare", str(enh)]) == 1
     assert "same size" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the shipped model
+
+def _shipped():
+    from core.models.registry import ModelRegistry
+
+    installed = ModelRegistry().active("vessel")
+    if installed is None:
+        pytest.skip("no vessel model shipped in resources/models")
+    return installed
+
+
+def test_shipped_vessel_model_matches_its_card():
+    installed = _shipped()
+    card = installed.card
+    assert card.kind == "vessel" and card.architecture == "vesselnet" and installed.origin == "shipped"
+    assert installed.weights_path.stat().st_size < 5e6
+    inf = card.config["inference"]
+    assert 0.05 < inf["threshold"] < 0.95 and inf["working_fov_diameter"] >= 400
+    seg = VesselSegmenter(installed)  # sha256 checked on load
+    assert seg.threshold == inf["threshold"] and seg.working_diameter == inf["working_fov_diameter"]
+    for key in ("drive_test", "hrf_test_native"):
+        assert card.metrics[key]["auc"] > 0.9
+
+
+def test_shipped_model_finds_vessels_in_a_drive_test_photo(fundus_data):
+    from core.evaluation.vessel_eval import roc_auc
+    from core.training.vessel_data import load_sample
+
+    s = load_sample(fundus_data, "drive_test", "03")
+    seg = VesselSegmenter()
+    vm = seg.segment((s.rgb * 255).astype(np.uint8), s.fov)
+    assert vm.prob.shape == s.fov.shape and (vm.prob[~s.fov] == 0).all()
+    assert roc_auc(vm.prob[s.fov], s.label[s.fov]) > 0.95
+    density = vm.binary[s.fov].mean()
+    assert 0.5 * s.label[s.fov].mean() < density < 1.6 * s.label[s.fov].mean()
+
+
+@pytest.mark.slow
+def test_shipped_model_meets_the_drive_targets(fundus_data):
+    from core.evaluation.vessel_eval import evaluate_vessels
+
+    res = evaluate_vessels(VesselSegmenter(), "drive_test", data_root=fundus_data)
+    assert res["auc"] >= 0.97 and res["accuracy"] >= 0.95
