@@ -8,6 +8,7 @@ CompareViewer (enhanced) -> EngineClient (vessels) -> overlays and measurements 
 from __future__ import annotations
 
 import base64
+import functools
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -97,6 +98,11 @@ class MainWindow(QMainWindow):
 
         self.viewer = CompareViewer()
         self.setCentralWidget(self.viewer)
+        if registry is not None:  # one registry for listing, loading and vessels (tests isolate it)
+            if enhancer_factory is default_enhancer_factory:
+                enhancer_factory = functools.partial(default_enhancer_factory, registry=registry)
+            if segmenter_factory is default_segmenter_factory:
+                segmenter_factory = functools.partial(default_segmenter_factory, registry=registry)
         self.engine = EngineClient(enhancer_factory, segmenter_factory, parent=self)
         self.loader = LoaderClient(parent=self)  # full photos, one at a time
         self.thumbs = LoaderClient(parent=self)  # thumbnails, so a big folder never delays the photo shown

@@ -27,18 +27,20 @@ SegmenterFactory = Callable[[str], Any]
 THUMB_SIZE = 96
 
 
-def default_enhancer_factory(model_ref: str | None, device: str) -> Any:
+def default_enhancer_factory(model_ref: str | None, device: str, registry: Any = None) -> Any:
     """The installed model named `name@version` (None: the active one) on the preferred device."""
     from core.enhance import Enhancer  # noqa: PLC0415 - torch loads on the worker thread, not at startup
 
-    return Enhancer(model=model_ref, device=device)
+    return Enhancer(model=model_ref, device=device, registry=registry)
 
 
-def default_segmenter_factory(device: str) -> Any:
+def default_segmenter_factory(device: str, registry: Any = None) -> Any:
     """The active vessel model, or None when none is installed (the panel then says so)."""
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
+    if registry is None:
+        from core.models.registry import ModelRegistry  # noqa: PLC0415
 
-    installed = ModelRegistry().active("vessel")
+        registry = ModelRegistry()
+    installed = registry.active("vessel")
     if installed is None:
         return None
     from core.vessels import VesselSegmenter  # noqa: PLC0415

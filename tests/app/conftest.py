@@ -95,8 +95,17 @@ def photos(tmp_path):
 
 
 @pytest.fixture
-def make_window(qtbot, isolated_home):
-    """Factory for main windows (fresh settings); every window is shut down after the test."""
+def registry(isolated_home, tmp_path_factory):
+    """The model registry of this test: its user folder, and no shipped models (so tests do not
+    depend on which models the repository ships)."""
+    from core.models.registry import ModelRegistry
+
+    return ModelRegistry(shipped_dir=tmp_path_factory.mktemp("no_shipped_models"))
+
+
+@pytest.fixture
+def make_window(qtbot, isolated_home, registry):
+    """Factory for main windows (fresh settings, isolated registry); all are shut down after the test."""
     from app.main import create_app
     from app.main_window import MainWindow
 
@@ -104,6 +113,7 @@ def make_window(qtbot, isolated_home):
     made = []
 
     def make(**kwargs):
+        kwargs.setdefault("registry", registry)
         win = MainWindow(**kwargs)
         qtbot.addWidget(win)
         win.resize(1200, 800)

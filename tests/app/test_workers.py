@@ -53,8 +53,12 @@ def test_enhance_reports_progress_and_result_once_the_model_is_loaded(tiny_model
         client.shutdown()
 
 
-def test_vessels_without_a_model_say_so(qtbot):
-    client = EngineClient()
+def test_vessels_without_a_model_say_so(qtbot, registry):
+    from functools import partial
+
+    from app.workers import default_segmenter_factory
+
+    client = EngineClient(segmenter_factory=partial(default_segmenter_factory, registry=registry))
     try:
         rgb = make_fundus(64, 64)
         with qtbot.waitSignal(client.worker.vessels_unavailable, timeout=10000) as sig:
