@@ -771,7 +771,14 @@ class MainWindow(QMainWindow):
         if not self._vessel_model_available:
             self.vessel_panel.set_available(False, self._vessel_reason)
         elif self.result is None:
-            self.vessel_panel.set_available(False, "Enhance the photo to compare its vessels with the original's.")
+            has_model = self.enhance_panel.model_ref() is not None
+            self.vessel_panel.set_available(
+                False,
+                "Enhance the photo to compare its vessels with the original's."
+                if has_model
+                else "Vessels are compared between the original and the enhanced photo; "
+                "no enhancement model is installed yet.",
+            )
         else:
             self.vessel_panel.set_available(True, "")
 
