@@ -343,3 +343,20 @@ def test_settings_are_saved_soon_after_a_change_not_only_at_exit(window, qtbot, 
     window.open_paths([str(photos[0])])
     qtbot.waitUntil(lambda: Settings.load().compare_mode == "side", timeout=5000)
     assert Settings.load().recent_files[0] == str(photos[0].resolve())
+
+
+def test_the_model_is_loaded_once_for_many_photos(tiny_model, make_window, qtbot, photos):
+    calls = []
+
+    def counting(ref, device):
+        calls.append((ref, device))
+        return sleepy_factory(0.0)(ref, device)
+
+    win = make_window(enhancer_factory=counting)
+    open_and_wait(qtbot, win, photos)
+    for row in range(3):
+        win.image_list.setCurrentRow(row)
+        qtbot.waitUntil(lambda: win.image is not None and win._entry().path == win.image.source_path, timeout=10000)
+        enhance_and_wait(qtbot, win)
+    assert len(calls) == 1
+    assert all(e.status == "enhanced" for e in win.image_list.entries)
