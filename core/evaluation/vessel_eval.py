@@ -80,6 +80,7 @@ def evaluate_vessels(
     *,
     data_root: Optional[Path] = None,
     threshold: Optional[float] = None,
+    ids: Optional[list[str]] = None,
     progress: Optional[ProgressCallback] = None,
     should_stop: Optional[StopCallback] = None,
 ) -> dict[str, Any]:
@@ -87,6 +88,7 @@ def evaluate_vessels(
 
     segmenter: a core.vessels.VesselSegmenter (needs `.probability(rgb, fov)` and `.threshold`).
     transform: applied to each clean photo (float RGB [0,1], fov) before segmentation.
+    ids: a subset of the set's images (quick checks); default all of them.
     """
     from core.paths import shared_data_dir  # noqa: PLC0415
     from core.training.vessel_data import load_sample  # noqa: PLC0415
@@ -94,7 +96,11 @@ def evaluate_vessels(
     root = Path(data_root) if data_root else shared_data_dir()
     if root is None:
         raise FundusError("The research data folder (../shared/data/fundus) was not found.")
-    kind, ids = dataset_ids(dataset)
+    kind, all_ids = dataset_ids(dataset)
+    if ids is None:
+        ids = all_ids
+    elif not set(ids) <= set(all_ids):
+        raise FundusError(f"Images {sorted(set(ids) - set(all_ids))} are not part of {dataset}.")
     thr = float(segmenter.threshold if threshold is None else threshold)
     probs, labels, per_image = [], [], []
     for k, sid in enumerate(ids):
