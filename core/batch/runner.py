@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.batch.measures import Measurer, thumbnail_jpeg
+from core.batch.memory import release_free_memory
 from core.batch.queue import BatchQueue, Job, settings_key
 from core.errors import Cancelled, FundusError, ImageReadError
 from core.progress import ProgressCallback, StopCallback
@@ -248,6 +249,8 @@ class BatchRunner:
                 self._write_one(job, image, result, timings)
             except Exception as exc:  # noqa: BLE001 - never lose the writer thread
                 self._finished(job.id, "failed", error=_unexpected(exc), timings=timings)
+            del item, image, result  # this photo's arrays are freed here, before trimming
+            release_free_memory()
 
     def _write_one(self, job: Job, image: Any, result: Any, timings: dict[str, float]) -> None:
         from core.batch.inputs import output_suffix  # noqa: PLC0415
