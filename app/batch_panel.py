@@ -15,7 +15,7 @@ from typing import Any, Callable
 from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRect, QSize, Qt, QThread, QTimer, QUrl,
                             Signal, Slot)
 from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QStyle,
                                QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem, QTableView,
                                QToolButton, QVBoxLayout, QWidget)
@@ -25,7 +25,7 @@ from core.batch.report import report_paths
 from core.errors import FundusError
 
 EnhancerFactory = Callable[[str], Any]  # mode -> Enhancer (called once, in the worker thread)
-MeasurerFactory = Callable[[], Any]
+MeasurerFactory = Callable[[bool], Any]  # compare vessels? -> Measurer (called in the worker thread)
 
 STATUS_COLORS = {
     "done": "#2e7d32", "failed": "#c62828", "skipped": "#1f5f9f", "running": "#b36b00",
@@ -50,8 +50,8 @@ def default_enhancer_factory(mode: str) -> Any:
     return Enhancer(model=None, device="auto")
 
 
-def default_measurer_factory() -> Any:
-    return Measurer.with_installed_models()
+def default_measurer_factory(vessels: bool) -> Any:
+    return Measurer.with_installed_models(vessels=vessels)
 
 
 def format_eta(seconds: float) -> str:
@@ -79,22 +79,25 @@ class BatchWorker(QObject):
         self.enhancer_factory = enhancer_factory
         self.measurer_factory = measurer_factory
         self.enhancer: Any = None
-        self.measurer: Any = None
+        self.measurers: dict[bool, Any] = {}
         self.runner: BatchRunner | None = None
         self.queue: BatchQueue | None = None
 
-    @Slot(int, str)
-    def run(self, batch_id: int, mode: str) -> None:
+    @Slot(int, str, bool)
+    def run(self, batch_id: int, mode: str, vessels: bool = False) -> None:
         self.run_started.emit()
         try:
             if self.queue is None:
                 self.queue = BatchQueue(self.queue_path)
             if self.enhancer is None:
                 self.enhancer = self.enhancer_factory(mode)
-                if self.measurer_factory is not None:
-                    self.measurer = self.measurer_factory()
+            measurer = None
+            if self.measurer_factory is not None:
+                if vessels not in self.measurers:  # the vessel model is loaded once, when first asked for
+                    self.measurers[vessels] = self.measurer_factory(vessels)
+                measurer = self.measurers[vessels]
             self.runner = BatchRunner(
-                self.queue, batch_id, self.enhancer, measurer=self.measurer,
+                self.queue, batch_id, self.enhancer, measurer=measurer,
                 item_progress=lambda j, f, m: self.item_progress.emit(j, f, m),
                 job_finished=lambda job: self.job_finished.emit(job.id),
             )
@@ -270,7 +273,7 @@ class BatchPanel(QWidget):
     """Dockable panel; `open_in_viewer(str)` asks the main window to show an enhanced photo."""
 
     open_in_viewer = Signal(str)
-    _start = Signal(int, str)
+    _start = Signal(int, str, bool)
 
     def __init__(self, queue: BatchQueue | None = None, enhancer_factory: EnhancerFactory | None = None,
                  measurer_factory: MeasurerFactory | None = default_measurer_factory,
@@ -328,6 +331,12 @@ class BatchPanel(QWidget):
         self.mode_combo.addItem("Fast", "fast")
         self.mode_combo.addItem("High quality (tiled)", "tiled")
         top.addWidget(self.mode_combo)
+        top.addSpacing(12)
+        self.vessels_check = QCheckBox("Compare vessels")
+        self.vessels_check.setToolTip(
+            "Also compare the vessel maps before and after enhancement for the report (vessel Dice, possible "
+            "hallucinations). Needs a vessel model; slow without a GPU (tens of seconds per photo).")
+        top.addWidget(self.vessels_check)
         top.addSpacing(12)
         top.addWidget(QLabel("Save to:"))
         self.output_edit = QLineEdit()
@@ -444,6 +453,7 @@ class BatchPanel(QWidget):
         self.open_folder_btn.setEnabled(bool(self.output_edit.text().strip()))
         self.open_report_btn.setEnabled(self.batch_id is not None and sum(c.values()) > 0)
         self.mode_combo.setEnabled(not self.running)
+        self.vessels_check.setEnabled(not self.running)
 
     def worker_runner(self) -> BatchRunner | None:
         return self.worker.runner if self.running else None
@@ -542,7 +552,7 @@ class BatchPanel(QWidget):
         c = self.counts()
         self._run_done0 = c.get("done", 0) + c.get("failed", 0)
         self._tick.start()
-        self._start.emit(self.batch_id, self.mode_combo.currentData())
+        self._start.emit(self.batch_id, self.mode_combo.currentData(), self.vessels_check.isChecked())
         self._update_overall()
         self._update_buttons()
 

@@ -55,7 +55,7 @@ def main() -> int:
     apply_style(app)
     win = QMainWindow()
     win.setWindowTitle("Fundus Studio: batch panel")
-    panel = BatchPanel(queue=BatchQueue(), measurer_factory=Measurer, enhancer_factory=lambda mode: Enhancer.from_module(
+    panel = BatchPanel(queue=BatchQueue(), measurer_factory=lambda vessels: Measurer(), enhancer_factory=lambda mode: Enhancer.from_module(
         SlowGain(), card=Card("MAGE-Net-S", "1.0"), settings=EnhanceSettings(working_size=128)))
     dock = QDockWidget("Batch", win)
     dock.setWidget(panel)

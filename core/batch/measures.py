@@ -18,6 +18,8 @@ import numpy as np
 MEASURE_SIDE = 1024
 THUMB_SIDE = 200
 NO_VESSEL_MODEL = "No vessel model is installed: vessel comparison not measured."
+VESSELS_OFF = ("Vessel comparison was not requested (it segments every photo twice, tens of seconds "
+               "per photo on a CPU): turn it on with --vessels on, or 'Compare vessels' in the batch panel.")
 
 
 def _scaled(arr: np.ndarray, side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
@@ -58,15 +60,18 @@ def _finite(value: Any) -> Any:
 class Measurer:
     """Computes the report's per-photo measures; one instance per run (holds the vessel model)."""
 
-    def __init__(self, segmenter: Any = None, side: int = MEASURE_SIDE) -> None:
+    def __init__(self, segmenter: Any = None, side: int = MEASURE_SIDE, note: str = NO_VESSEL_MODEL) -> None:
         self.segmenter = segmenter
         self.side = side
+        self.note = note  # why there are no vessel measures, when segmenter is None
 
     @classmethod
-    def with_installed_models(cls, device: str = "cpu") -> "Measurer":
-        """Use the active vessel model when one is installed; otherwise measure without vessels."""
+    def with_installed_models(cls, device: str = "cpu", vessels: bool = True) -> "Measurer":
+        """Use the active vessel model when one is installed and `vessels` is asked for."""
         from core.errors import FundusError  # noqa: PLC0415
 
+        if not vessels:
+            return cls(None, note=VESSELS_OFF)
         try:
             from core.models.registry import ModelRegistry  # noqa: PLC0415
             from core.vessels import VesselSegmenter  # noqa: PLC0415
@@ -90,7 +95,7 @@ class Measurer:
 
     def vessel_measures(self, before: np.ndarray, after: np.ndarray, fov: np.ndarray) -> dict[str, Any]:
         if self.segmenter is None:
-            return {"vessel_note": NO_VESSEL_MODEL}
+            return {"vessel_note": self.note}
         from core.vessels import compare_vessels  # noqa: PLC0415
 
         vb = self.segmenter.segment(before, fov)

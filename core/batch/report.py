@@ -182,7 +182,7 @@ def render_html(queue: BatchQueue, batch_id: int) -> str:
         out.append(f"<div class='card'><b>{rate}</b><span>photos / min</span></div>")
     out.append("</div>")
     for note in sorted(vessel_notes):
-        if note.startswith("No vessel model"):
+        if note.startswith(("No vessel model", "Vessel comparison was not")):
             out.append(f"<p class='sub'>{e(note)}</p>")
 
     failed = [j for j in jobs if j.status == "failed"]

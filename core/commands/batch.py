@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output format; auto = 16-bit TIFF for 16-bit photos, PNG otherwise")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: try failed and cancelled photos again")
     p.add_argument("--no-measures", action="store_true", help="skip per-photo quality measures (faster)")
+    p.add_argument("--vessels", default="auto", choices=["auto", "on", "off"],
+                   help="compare vessel maps before/after for the report (needs a vessel model; slow on a CPU: "
+                        "tens of seconds per photo). auto = on with a GPU, off on a CPU")
     p.add_argument("--allow-inside-input", action="store_true",
                    help="allow OUTDIR inside an input folder (off by default: originals stay apart)")
     p.set_defaults(handler=run)
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
           + (f", {recovered} interrupted earlier and redone" if recovered else "") + ")")
     print(f"Model {info['name']} {info['version']} on {enhancer.device_choice.label}, "
           f"mode {settings.get('enhance', {}).get('mode')}")
-    measurer = None if args.no_measures else Measurer.with_installed_models(enhancer.device)
+    vessels = args.vessels == "on" or (args.vessels == "auto" and enhancer.device != "cpu")
+    measurer = None if args.no_measures else Measurer.with_installed_models(enhancer.device, vessels=vessels)
 
     interrupted = threading.Event()
     previous = signal.getsignal(signal.SIGINT)

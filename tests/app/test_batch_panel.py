@@ -109,3 +109,27 @@ def test_the_last_batch_is_shown_again_and_can_be_continued(qtbot, panel, tmp_pa
 
 def test_eta_text():
     assert format_eta(12) == "12 s" and format_eta(600) == "10 min" and format_eta(4000) == "1 h 07 min"
+
+
+def test_compare_vessels_choice_reaches_the_measurer(qtbot, tmp_path):
+    from core.batch import Measurer  # noqa: PLC0415
+
+    asked: list[bool] = []
+
+    def measurer(vessels: bool) -> Measurer:
+        asked.append(vessels)
+        return Measurer()
+
+    src = tmp_path / "in"
+    photo_tree(src, 1)
+    p = BatchPanel(queue=BatchQueue(), enhancer_factory=lambda mode: tiny_enhancer(), measurer_factory=measurer)
+    qtbot.addWidget(p)
+    try:
+        p.vessels_check.setChecked(True)
+        p.output_edit.setText(str(tmp_path / "out"))
+        p.add_inputs([str(src)])
+        qtbot.waitUntil(lambda: finished(p), timeout=20000)
+        assert asked == [True] and p.counts()["done"] == 1
+        assert "illumination_uniformity_after" in p.model.jobs[0].measures
+    finally:
+        p.shutdown()

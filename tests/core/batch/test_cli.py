@@ -32,7 +32,8 @@ def test_batch_command_enhances_reports_and_resumes(tmp_path, tiny_model, capsys
     photo_tree(src, 3)
     (src / "junk.png").write_text("no")
     out = tmp_path / "out"
-    rc = main(["batch", str(src), "-o", str(out), "--report", "--device", "cpu", "--include", "p*.png"])
+    rc = main(["batch", str(src), "-o", str(out), "--report", "--device", "cpu", "--include", "p*.png",
+               "--vessels", "on"])
     text = capsys.readouterr()
     assert rc == 0, text.err
     assert "3 enhanced, 0 skipped, 0 failed" in text.out and "Model tiny 0.1" in text.out
