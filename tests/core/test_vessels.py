@@ -79,6 +79,15 @@ def test_new_long_vessel_in_an_empty_region_triggers_the_warning():
     assert "no trace" in c.warning
 
 
+def test_new_vessel_branching_off_a_real_one_into_an_empty_region_is_caught():
+    before = _map(TREE)
+    after = _map(TREE + [((200, 120), (80, 110))])  # starts on the trunk, runs into the empty left
+    c = compare_vessels(before, after, _fov())
+    assert len(c.hallucinations) == 1
+    x0, y0, x1, y1 = c.hallucinations[0].bbox
+    assert x0 <= 85 and x1 < 200  # the part next to the trunk is not counted
+
+
 def test_tiny_isolated_fragments_do_not_flood_the_warning():
     before = _map(TREE)
     rng = np.random.default_rng(0)
@@ -301,3 +310,11 @@ def test_shipped_model_meets_the_drive_targets_on_a_subset(fundus_data):
     res = evaluate_vessels(VesselSegmenter(), "drive_test", data_root=fundus_data, ids=["01", "02", "04", "06"])
     assert res["images"] == 4
     assert res["auc"] >= 0.97 and res["accuracy"] >= 0.945
+
+
+def test_a_cloud_of_specks_is_not_one_vessel():
+    before = _map(TREE)
+    specks = [((x, y), (x + 3, y + 2)) for x in range(60, 150, 9) for y in range(90, 140, 9)]
+    c = compare_vessels(before, _map(TREE + specks), _fov())
+    assert c.only_after.sum() > 300  # plenty of new pixels, but none of them vessel-like
+    assert c.hallucinations == []
