@@ -31,11 +31,11 @@ def _adapted(version="1", worse=False):
 
 
 @pytest.fixture
-def dialog(qtbot):
+def dialog(qtbot, tmp_path):
     create_app([])
     install_tiny()
     _adapted()
-    d = ModelsDialog()
+    d = ModelsDialog(registry=ModelRegistry(shipped_dir=tmp_path / "no_shipped_models"))
     qtbot.addWidget(d)
     d.show()
     d.confirm = lambda *a: True

@@ -24,7 +24,9 @@ def make_wizard(qtbot, tmp_path):
     made = []
 
     def make(**kw):
-        w = AdaptWizard(runs_dir=tmp_path / "runs", segmenter=None, overrides=dict(FAST), **kw)
+        # no shipped models: the tests see only what they install
+        reg = ModelRegistry(shipped_dir=tmp_path / "no_shipped_models")
+        w = AdaptWizard(runs_dir=tmp_path / "runs", segmenter=None, overrides=dict(FAST), registry=reg, **kw)
         qtbot.addWidget(w)
         w.show()
         made.append(w)
