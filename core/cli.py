@@ -1,4 +1,4 @@
-"""`fundus-studio` command line. With no arguments it opens the GUI.
+"""`fundus-studio` command line (the engine side; app.launcher opens the GUI when no arguments are given).
 
 Each subcommand lives in its own module under core.commands and exposes
 `register(subparsers)`; the handler it sets returns the process exit code.
@@ -40,23 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_gui(argv: Sequence[str] = ()) -> int:
-    try:
-        from app.main import run_app  # noqa: PLC0415 - the GUI is optional for the engine
-    except ImportError as exc:  # the GUI is not built yet, or PySide6 is missing
-        print(f"The desktop application is not available: {exc}", file=sys.stderr)
-        print("Use the command line: fundus-studio --help", file=sys.stderr)
-        return 2
-    return run_app(list(argv))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        return open_gui()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
+    if not getattr(args, "handler", None):  # no subcommand
         parser.print_help()
         return 2
     return int(args.handler(args) or 0)

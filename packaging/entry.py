@@ -3,7 +3,7 @@
 import multiprocessing
 import sys
 
-from core.cli import main
+from app.launcher import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # DataLoader / torchrun children in a frozen app

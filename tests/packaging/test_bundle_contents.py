@@ -39,4 +39,4 @@ def test_no_research_data_is_bundled():
 
 
 def test_entry_point_calls_the_cli():
-    assert "from core.cli import main" in (ROOT / "packaging" / "entry.py").read_text()
+    assert "from app.launcher import main" in (ROOT / "packaging" / "entry.py").read_text()
