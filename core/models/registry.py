@@ -29,6 +29,7 @@ from torch import nn
 
 from core import paths
 from core.errors import ModelError
+from core.provenance import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -250,17 +251,9 @@ def sha256_file(path: Path) -> str:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """The project's one atomic writer (core.provenance), creating the folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _parse_safetensors_header(head: bytes, size: int, label: str) -> dict[str, Any]:
