@@ -6,6 +6,20 @@ import cv2
 import numpy as np
 
 
+# The smallest MAGE-Net config that still has every part: GUI and training tests build it in milliseconds.
+TINY_MAGENET = {
+    "stage1_channels": [4, 4, 4],
+    "stage2_channels": [4, 4, 4],
+    "stage1_cabs": 1,
+    "stage2_cabs": 1,
+    "rsp_channels": 4,
+    "rsp_groups": 1,
+    "rsp_cabs": 1,
+    "reduction": 2,
+    "structure_hidden": 2,
+}
+
+
 def make_fundus(height: int = 300, width: int = 360, radius: float | None = None, seed: int = 0,
                 dtype: type = np.uint8) -> np.ndarray:
     """An orange disc with darker branching 'vessels' and a bright 'optic disc' on black."""

@@ -14,19 +14,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QThread
 
-from tests.synthetic import make_fundus
+from tests.synthetic import TINY_MAGENET as TINY, make_fundus
 
-TINY = {
-    "stage1_channels": [4, 4, 4],
-    "stage2_channels": [4, 4, 4],
-    "stage1_cabs": 1,
-    "stage2_cabs": 1,
-    "rsp_channels": 4,
-    "rsp_groups": 1,
-    "rsp_cabs": 1,
-    "reduction": 2,
-    "structure_hidden": 2,
-}
 
 
 def _live_qthreads() -> list[QThread]:
