@@ -325,6 +325,15 @@ def _original_trace(original_rgb: np.ndarray, fov: np.ndarray, diameter: float) 
     return (tophat > np.percentile(vals, 50) + 4.0 * (np.percentile(vals, 75) - np.percentile(vals, 25))) & fov
 
 
+def _inner_fov(fov: np.ndarray, margin: float) -> np.ndarray:
+    """The FOV shrunk by `margin` pixels (distance to the nearest pixel outside it)."""
+    if margin <= 0:
+        return fov
+    padded = np.pad(fov.astype(np.uint8), 1)  # the image border counts as outside the FOV
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return dist > margin
+
+
 def compare_vessels(
     before: VesselMap,
     after: VesselMap,
@@ -336,6 +345,7 @@ def compare_vessels(
     min_length_frac: float = 0.05,
     min_area_frac: float = 0.04,
     min_piece_frac: float = 1.0,
+    border_frac: float = 0.025,
 ) -> VesselComparison:
     """Compare the original's vessel map with the enhanced photo's.
 
@@ -350,7 +360,10 @@ def compare_vessels(
     DRIVE scale, thicker at higher resolution). Working per pixel means a made-up
     vessel that branches off a real one is still caught, while widened or extended
     real vessels are not; the FOV-relative sizes and the longest-piece rule keep
-    tiny fragments, single or in clouds, from flooding the warning.
+    tiny fragments, single or in clouds, from flooding the warning. Pixels within
+    border_frac x diameter of the FOV edge are not judged: the edge of the
+    aperture (round, or cut straight on HRF and many EyePACS cameras) is a
+    bright-to-black step that enhancement sharpens into a vessel-like rim.
     """
     fov = np.asarray(fov, dtype=bool)
     if before.binary.shape != fov.shape or after.binary.shape != fov.shape:
@@ -372,7 +385,7 @@ def compare_vessels(
     min_length = min_length_frac * diameter
     min_area = min_area_frac * diameter * max(1.0, diameter / 540.0)
     regions: list[HallucinationRegion] = []
-    novel = only_after & ~near_trace
+    novel = only_after & ~near_trace & _inner_fov(fov, border_frac * diameter)
     # bridge the small gaps where a made-up vessel crosses a real one, so it is judged as one structure
     grouped = cv2.dilate(novel.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 3, 2 * r + 3)))
     n, lab, _, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
@@ -408,7 +421,8 @@ def compare_vessels(
         density_before=float(b.sum()) / n_fov, density_after=float(a.sum()) / n_fov, dice=float(dice),
         hallucinations=regions, warning=warning,
         settings={"trace_threshold": trace_threshold, "neighbourhood_px": float(r),
-                  "min_length_px": float(min_length), "min_area_px": float(min_area)},
+                  "min_length_px": float(min_length), "min_area_px": float(min_area),
+                  "border_px": float(border_frac * diameter)},
     )
 
 

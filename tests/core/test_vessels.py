@@ -318,3 +318,30 @@ def test_a_cloud_of_specks_is_not_one_vessel():
     c = compare_vessels(before, _map(TREE + specks), _fov())
     assert c.only_after.sum() > 300  # plenty of new pixels, but none of them vessel-like
     assert c.hallucinations == []
+
+
+def _cut_fov(n: int = N, cut: int = 70) -> np.ndarray:
+    """A round FOV with its top and bottom cut straight, as on HRF and many EyePACS cameras."""
+    fov = _fov(n)
+    fov[:cut] = False
+    fov[n - cut:] = False
+    return fov
+
+
+def test_rim_along_a_straight_fov_cut_is_not_a_hallucination():
+    fov = _cut_fov()
+    before = _map(TREE)
+    after = _map(TREE + [((110, 71), (290, 71)), ((110, N - 72), (290, N - 72))])  # bright-to-black steps
+    c = compare_vessels(before, after, fov)
+    assert c.only_after.sum() > 0  # the rim is still shown as "only after" in the map
+    assert c.hallucinations == [] and c.warning == ""
+    assert c.settings["border_px"] > 0
+
+
+def test_a_made_up_vessel_just_inside_the_border_band_is_still_caught():
+    fov = _cut_fov()
+    before = _map(TREE)
+    after = _map(TREE + [((110, 90), (180, 140))])  # starts ~20 px inside the cut, runs inwards
+    c = compare_vessels(before, after, fov)
+    assert len(c.hallucinations) == 1
+    assert compare_vessels(before, _map(TREE + [((110, 71), (290, 71))]), fov, border_frac=0.0).hallucinations
