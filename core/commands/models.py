@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
 from core.errors import FundusError
 
@@ -93,49 +94,52 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_activate(args: argparse.Namespace) -> int:
+def _act(verb: str, target: str, action: Callable[[], str]) -> int:
+    """Run one model action; a FundusError becomes "cannot VERB TARGET: reason" and exit code 1."""
     try:
+        message = action()
+    except FundusError as err:
+        print(f"cannot {verb} {target}: {err}", file=sys.stderr)
+        return 1
+    print(message)
+    return 0
+
+
+def run_activate(args: argparse.Namespace) -> int:
+    def activate() -> str:
         registry = _registry()
         model = registry.get(args.model)
         registry.set_active(model.card.kind, model.card.name, model.card.version)
-    except FundusError as err:
-        print(f"cannot activate {args.model}: {err}", file=sys.stderr)
-        return 1
-    print(f"{model.ref} is now the active {model.card.kind} model")
-    return 0
+        return f"{model.ref} is now the active {model.card.kind} model"
+
+    return _act("activate", args.model, activate)
 
 
 def run_import(args: argparse.Namespace) -> int:
-    try:
+    def install() -> str:
         model = _registry().import_package(args.package, overwrite=args.overwrite)
-    except FundusError as err:
-        print(f"cannot import {args.package}: {err}", file=sys.stderr)
-        return 1
-    print(f"installed {model.ref} ({model.card.kind}, sha256 {model.card.sha256[:12]}) into {model.weights_path.parent}")
-    return 0
+        return (f"installed {model.ref} ({model.card.kind}, sha256 {model.card.sha256[:12]}) "
+                f"into {model.weights_path.parent}")
+
+    return _act("import", args.package, install)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    try:
+    def export() -> str:
         registry = _registry()
-        path = registry.export_package(registry.get(args.model), args.package)
-    except FundusError as err:
-        print(f"cannot export {args.model}: {err}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
-    return 0
+        return f"wrote {registry.export_package(registry.get(args.model), args.package)}"
+
+    return _act("export", args.model, export)
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    try:
-        registry = _registry()
+    def delete() -> str:
         name, _, version = args.model.partition("@")
         if not version:
             raise FundusError("give the exact model to delete as NAME@VERSION")
+        registry = _registry()
         model = registry.get(name, version)
         registry.delete(model)
-    except FundusError as err:
-        print(f"cannot delete {args.model}: {err}", file=sys.stderr)
-        return 1
-    print(f"deleted {model.ref}")
-    return 0
+        return f"deleted {model.ref}"
+
+    return _act("delete", args.model, delete)
