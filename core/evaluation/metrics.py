@@ -103,17 +103,14 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray, fov: np.ndarray | None = Non
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("AUC needs both vessel and background pixels inside the FOV")
-    order = np.argsort(s, kind="mergesort")
-    s_sorted = s[order]
-    # mid-ranks (1-based) of tied groups
-    boundaries = np.flatnonzero(np.diff(s_sorted)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [s_sorted.size]))
-    mid = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(s.size, np.float64)
-    ranks[order] = np.repeat(mid, ends - starts)
-    rank_sum = float(ranks[y].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * float(n_neg))
+    # U = sum over vessel pixels of (#background below + half #background tied): one sort of the
+    # background scores and two binary searches, exact and several times faster than ranking all pixels.
+    neg = np.sort(s[~y])
+    pos = s[y]
+    below = np.searchsorted(neg, pos, side="left")
+    tied = np.searchsorted(neg, pos, side="right") - below
+    u = float(below.sum(dtype=np.float64)) + 0.5 * float(tied.sum(dtype=np.float64))
+    return u / (n_pos * float(n_neg))
 
 
 def segmentation_metrics(

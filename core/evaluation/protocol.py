@@ -15,8 +15,9 @@ Tables (each row: degraded input, clean-free classical baselines, our models):
 * real low quality (no reference): core.evaluation.noref measures of the input and
   of each model's output on every photo in real_lowquality/, through the Enhancer.
 * vessel recovery: a fixed vessel segmenter (core.vessels, the shipped vessel model)
-  on clean, degraded and enhanced DRIVE test photos; AUC / accuracy / IoU / Dice and
-  the recovery ratio (enhanced - degraded) / (clean - degraded).
+  on clean, degraded, baseline-enhanced and model-enhanced photos of DRIVE test and
+  HRF 09-10 (native resolution); AUC / accuracy / IoU / Dice and the recovery ratio
+  (enhanced - degraded) / (clean - degraded) of AUC.
 
 Seeds depend only on (image id, combination, PROTOCOL_SEED), so every run and
 every machine scores the same degraded images.
@@ -326,50 +327,74 @@ def noref_table(
     return {"rows": table, "images": used, "examples": examples}
 
 
+VESSEL_SETS = ("drive_test", "hrf_test")
+"""DRIVE test 01-20 (565x584) and HRF 09-10 of each class at native 3504x2336."""
+
+
 def vessel_recovery(
     segmenter: Any,
-    models: Mapping[str, EnhanceFn],
+    methods: Mapping[str, EnhanceFn],
     data_root: Path | None = None,
     combinations: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    datasets: Sequence[str] = VESSEL_SETS,
+    ids: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Vessel AUC/acc/IoU/Dice on DRIVE test: clean, degraded (image k gets combination k mod 7), enhanced."""
+    """Vessel AUC/acc/IoU/Dice per set: clean, degraded (image k gets combination k mod 7), each method
+    applied to the degraded photo (classical baselines and models alike), and each method's recovery ratio
+    (AUC - degraded AUC) / (clean AUC - degraded AUC): 1 = everything the degradation cost is recovered,
+    0 = no better than the degraded photo, negative = worse.
+
+    The degraded photos are made once per set and shared by every method (8-bit, as on disk).
+    ids: optional subset of each set's images (quick checks).
+    """
     from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
     from core.evaluation.vessel_eval import evaluate_vessels  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
-
-    def degraded_transform():
-        counter = {"k": 0}
-
-        def t(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
-            k = counter["k"]
-            counter["k"] += 1
-            c = combos[k % len(combos)]
-            d, _ = degrade(rgb * fov[..., None], fov, c, seed=case_seed(f"vessel/drive/{k:02d}", c))
-            return _quantise(d)
-
-        return t
-
-    def enhanced(fn: EnhanceFn):
-        deg = degraded_transform()
-        return lambda rgb, fov: fn(deg(rgb, fov), fov)
-
-    rows: dict[str, Any] = {}
     keys = ("auc", "accuracy", "iou", "dice")
-    runs: list[tuple[str, Any]] = [("clean", None), ("degraded input", degraded_transform())]
-    runs += [(name, enhanced(fn)) for name, fn in models.items()]
-    for i, (name, transform) in enumerate(runs):
-        check_stop(should_stop)
-        report(progress, i, len(runs), f"vessels: {name}")
-        r = evaluate_vessels(segmenter, "drive_test", transform, data_root=data_root, should_stop=should_stop)
-        rows[name] = {k: float(r[k]) for k in keys if k in r}
-    clean, low = rows["clean"]["auc"], rows["degraded input"]["auc"]
-    for name in models:
-        if clean != low:
-            rows[name]["auc_recovery"] = (rows[name]["auc"] - low) / (clean - low)
-    return {"rows": rows, "dataset": "drive_test", "segmenter": getattr(segmenter, "name", "?")}
+    out: dict[str, Any] = {"segmenter": getattr(segmenter, "name", "?"), "combinations": list(combos), "sets": {}}
+    runs_per_set = 2 + len(methods)
+    total = runs_per_set * len(datasets)
+    for d_index, dataset in enumerate(datasets):
+        tag = "drive" if dataset == "drive_test" else "hrf"
+        cache: dict[int, np.ndarray] = {}
+
+        def degraded_transform(tag: str = tag, cache: dict[int, np.ndarray] = cache):
+            counter = {"k": 0}
+
+            def t(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
+                k = counter["k"]
+                counter["k"] += 1
+                if k not in cache:
+                    c = combos[k % len(combos)]
+                    d, _ = degrade(rgb * fov[..., None], fov, c, seed=case_seed(f"vessel/{tag}/{k:02d}", c))
+                    cache[k] = _u8(d)
+                return cache[k].astype(np.float32) * np.float32(1 / 255)
+
+            return t
+
+        def applied(fn: EnhanceFn, make=degraded_transform):
+            deg = make()
+            return lambda rgb, fov: fn(deg(rgb, fov), fov)
+
+        rows: dict[str, Any] = {}
+        runs: list[tuple[str, Any]] = [("clean", None), ("degraded input", degraded_transform())]
+        runs += [(name, applied(fn)) for name, fn in methods.items()]
+        for i, (name, transform) in enumerate(runs):
+            check_stop(should_stop)
+            report(progress, d_index * runs_per_set + i, total, f"vessels {dataset}: {name}")
+            r = evaluate_vessels(segmenter, dataset, transform, data_root=data_root, should_stop=should_stop,
+                                 ids=list(ids[dataset]) if ids and dataset in ids else None)
+            rows[name] = {k: float(r[k]) for k in keys if k in r}
+        clean, low = rows["clean"]["auc"], rows["degraded input"]["auc"]
+        for name in methods:
+            if clean != low:
+                rows[name]["auc_recovery"] = (rows[name]["auc"] - low) / (clean - low)
+        out["sets"][dataset] = {"rows": rows, "images": len(cache)}
+    report(progress, total, total, "vessels done")
+    return out
 
 
 # ----------------------------------------------------------------------------- the whole protocol
@@ -452,7 +477,9 @@ def run_protocol(
             from core.vessels import VesselSegmenter  # noqa: PLC0415
 
             seg = VesselSegmenter(device=options.device)
-            report_["vessel_recovery"] = vessel_recovery(seg, real_methods, data_root, COMBINATIONS, progress, should_stop)
+            vessel_methods = {**baseline_fns(), **real_methods}
+            report_["vessel_recovery"] = vessel_recovery(seg, vessel_methods, data_root, COMBINATIONS, progress,
+                                                         should_stop)
         except (ModelError, ImportError) as exc:
             report_["vessel_recovery"] = {"skipped": f"no vessel model available ({exc})"}
         timings["vessel_recovery"] = time.perf_counter() - t
@@ -483,6 +510,11 @@ def check_targets(rep: dict[str, Any], supervised: str | None, teacher_student: 
         t["meets_baseline_gain_3db"] = t["psnr_gain_over_best_baseline_db"] is not None and t["psnr_gain_over_best_baseline_db"] >= 3.0
         t["meets_ssim_0_90"] = t["ssim"] >= 0.90
         t["meets_clean_30db"] = t["clean_psnr_db"] is not None and t["clean_psnr_db"] >= 30.0
+        vsets = (rep.get("vessel_recovery") or {}).get("sets") or {}
+        for dataset, block in vsets.items():
+            rec = block["rows"].get(label, {}).get("auc_recovery")
+            t[f"vessel_auc_recovery_{dataset}"] = rec
+            t[f"meets_vessel_recovery_0_80_{dataset}"] = rec is not None and rec >= 0.80
         out[label] = t
     if supervised in rows and teacher_student in rows:
         out["ts_minus_supervised_psnr_db"] = rows[teacher_student]["psnr"]["mean"] - rows[supervised]["psnr"]["mean"]
@@ -538,16 +570,17 @@ def markdown(rep: dict[str, Any]) -> str:
         for name, r in nr["rows"].items():
             lines.append(f"| {name} | " + " | ".join(_f(r[k]["mean"], 3) if k in r else "-" for k in keys) + " |")
     vr = rep.get("vessel_recovery")
-    lines += ["", "## Vessel recovery (DRIVE test, fixed vessel segmenter)", ""]
-    if not vr:
-        lines.append("Not run (quick mode or switched off).")
-    elif "skipped" in vr:
-        lines.append(f"Skipped: {vr['skipped']}.")
+    if not vr or "skipped" in vr:
+        lines += ["", "## Vessel recovery (fixed vessel segmenter)", ""]
+        lines.append(f"Skipped: {vr['skipped']}." if vr else "Not run (quick mode or switched off).")
     else:
-        lines += ["| input | AUC | accuracy | IoU | Dice | AUC recovery |", "|---|---|---|---|---|---|"]
-        for name, r in vr["rows"].items():
-            lines.append(f"| {name} | {_f(r.get('auc'), 4)} | {_f(r.get('accuracy'), 4)} | {_f(r.get('iou'), 4)} | "
-                         f"{_f(r.get('dice'), 4)} | {_f(r.get('auc_recovery'), 3)} |")
+        for dataset, block in vr["sets"].items():
+            title = "DRIVE test 01-20" if dataset == "drive_test" else "HRF 09-10, native resolution"
+            lines += ["", f"## Vessel recovery ({title}; fixed vessel segmenter {vr.get('segmenter', '')})", "",
+                      "| input | AUC | accuracy | IoU | Dice | AUC recovery |", "|---|---|---|---|---|---|"]
+            for name, r in block["rows"].items():
+                lines.append(f"| {name} | {_f(r.get('auc'), 4)} | {_f(r.get('accuracy'), 4)} | {_f(r.get('iou'), 4)} | "
+                             f"{_f(r.get('dice'), 4)} | {_f(r.get('auc_recovery'), 3)} |")
     tg = rep.get("targets")
     if tg:
         lines += ["", "## Targets", "", "```", *[f"{k}: {v}" for k, v in tg.items()], "```"]

@@ -66,3 +66,74 @@ def test_drive_test_evaluation_on_the_real_images(fundus_data):
     dark = _GreenDarkness()
     evaluate_vessels(dark, "drive_test", transform=lambda rgb, fov: rgb * 0.5, data_root=fundus_data)
     assert np.allclose(np.array(dark.means), np.array(seg.means) * 0.5, rtol=1e-3)
+
+
+def _write_vessel_sets(root, side: int = 96) -> None:
+    """A miniature DRIVE test / HRF folder layout with drawn fundus photos and their vessel labels."""
+    from PIL import Image
+
+    from tests.synthetic import make_fundus
+
+    def photo_and_label(seed: int):
+        rgb = make_fundus(side, side, seed=seed)
+        g = rgb[..., 1].astype(np.float32)
+        fov = rgb.max(axis=2) > 10
+        label = (g < np.percentile(g[fov], 12)) & fov
+        return rgb, label, fov
+
+    def gif(mask, path):  # DRIVE's GIFs hold palette indices 0 and 255
+        im = Image.fromarray((mask * 255).astype(np.uint8), "P")
+        im.putpalette([v for i in range(256) for v in (i, i, i)])
+        im.save(path, optimize=False)
+
+    drive = root / "drive" / "test"
+    for sub in ("images", "1st_manual", "mask"):
+        (drive / sub).mkdir(parents=True, exist_ok=True)
+    for i, sid in enumerate(("01", "02")):
+        rgb, label, fov = photo_and_label(i)
+        Image.fromarray(rgb).save(drive / "images" / f"{sid}_test.tif")
+        gif(label, drive / "1st_manual" / f"{sid}_manual1.gif")
+        gif(fov, drive / "mask" / f"{sid}_test_mask.gif")
+    hrf = root / "hrf"
+    for sub in ("images", "manual1", "mask"):
+        (hrf / sub).mkdir(parents=True, exist_ok=True)
+    rgb, label, fov = photo_and_label(7)
+    Image.fromarray(rgb).save(hrf / "images" / "09_h.jpg", quality=98)
+    Image.fromarray((label * 255).astype(np.uint8)).save(hrf / "manual1" / "09_h.tif")
+    Image.fromarray((fov * 255).astype(np.uint8)).save(hrf / "mask" / "09_h_mask.tif")
+
+
+def test_vessel_recovery_rows_ratios_and_markdown_on_both_sets(tmp_path):
+    from core.evaluation.protocol import markdown, vessel_recovery
+
+    _write_vessel_sets(tmp_path)
+    calls: list[tuple[str, float]] = []
+
+    def identity(rgb, fov):
+        calls.append(("identity", float(rgb.sum())))
+        return rgb
+
+    def flatten(rgb, fov):  # throws the picture away: worse than the degraded photo
+        return np.full_like(rgb, 0.5)
+
+    seg = _GreenDarkness()
+    ids = {"drive_test": ["01", "02"], "hrf_test": ["09_h"]}
+    rep = vessel_recovery(seg, {"identity": identity, "flatten": flatten}, data_root=tmp_path,
+                          combinations=["i", "isb"], ids=ids)
+    assert set(rep["sets"]) == {"drive_test", "hrf_test"}
+    drive = rep["sets"]["drive_test"]["rows"]
+    assert list(drive) == ["clean", "degraded input", "identity", "flatten"]
+    assert rep["sets"]["drive_test"]["images"] == 2 and rep["sets"]["hrf_test"]["images"] == 1
+    for block in rep["sets"].values():
+        rows = block["rows"]
+        assert rows["identity"]["auc"] == pytest.approx(rows["degraded input"]["auc"])  # same degraded photos
+        assert rows["identity"]["auc_recovery"] == pytest.approx(0.0, abs=1e-9)
+        assert rows["flatten"]["auc"] == pytest.approx(0.5)
+        if rows["clean"]["auc"] > rows["degraded input"]["auc"] > 0.5:
+            assert rows["flatten"]["auc_recovery"] < 0
+    # each method saw the same degraded photos, in the same order
+    assert len(calls) == 3 and calls[0][1] != calls[1][1]
+    md = markdown({"protocol_version": 1, "seed": 0, "working_size": 64, "vessel_recovery": rep,
+                   "synthetic_512": {"cases": 0, "images": [], "combinations": [], "rows": {}}})
+    assert "Vessel recovery (DRIVE test 01-20" in md and "Vessel recovery (HRF 09-10" in md
+    assert md.count("| flatten |") == 2
