@@ -15,6 +15,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fundus-studio", add_help=True)
     p.add_argument("paths", nargs="*", help="photos or folders to open")
     p.add_argument("--mode", choices=("single", "split", "side", "flicker"), help="compare mode to start in")
+    p.add_argument("--startup-time", action="store_true",
+                   help="print the time from launch to the window being ready, then quit")
     args, _qt = p.parse_known_args(list(argv))
     return args
 
@@ -49,9 +51,13 @@ def build_window(paths: Sequence[str] = (), mode: str | None = None) -> "MainWin
 
 
 def run_app(argv: Sequence[str] = ()) -> int:
+    from app import startup  # noqa: PLC0415
+
     args = _parse(argv)
+    startup.configure_logging()
     app = create_app([])
     win = build_window(args.paths, args.mode)
+    startup.watch(win, quit_when_ready=startup.wanted(args.startup_time))
     win.show()
     return int(app.exec())
 
