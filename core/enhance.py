@@ -10,10 +10,16 @@ so it always has the whole retina as global context. Two ways back to full size:
   blended with smooth weights, then the same guided step reaches full resolution.
 
 Outside the FOV the output stays black. Inference is deterministic (eval mode, no dropout).
+
+How the network runs (eager float32, channels-last, bfloat16, ONNX Runtime, CUDA half
+precision...) is an inference path from core.inference: with backend="auto" the fastest
+path whose output matches float32 (>= 45 dB) is measured once per machine and model and
+cached; `inference_path` says which one is in use, and provenance records it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -31,6 +37,10 @@ from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
 
 MODES = ("fast", "tiled")
+BACKENDS = ("auto", "eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16",
+            "cuda_fp32", "cuda_fp16", "cuda_bf16")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class EnhancementResult:
     device: str
     model_info: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    inference_path: str = "eager"  # core.inference path name, e.g. "onnxruntime"
 
     @property
     def mode(self) -> str:
@@ -70,7 +81,10 @@ class EnhancementResult:
             model=self.model_info,
             device=self.device,
             parameters={**self.settings.to_dict(), "bit_depth": image.bit_depth},
-            extra={"timings_s": {k: round(v, 4) for k, v in self.timings.items()}},
+            extra={
+                "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+                "inference_path": self.inference_path,
+            },
         )
 
 
@@ -110,7 +124,10 @@ class Enhancer:
         device: str = "auto",
         registry: Any = None,
         settings: EnhanceSettings | None = None,
+        backend: str = "auto",
     ) -> None:
+        """backend: "auto" (measured once per machine and model, then cached), or a path name
+        from BACKENDS; a path that cannot run here falls back to float32 with the reason logged."""
         from core.models.registry import ModelRegistry  # noqa: PLC0415 - keeps import light for tests
 
         registry = registry or ModelRegistry()
@@ -132,7 +149,7 @@ class Enhancer:
         base = settings or EnhanceSettings()
         if "working_size" in inference and settings is None:
             base = EnhanceSettings(working_size=int(inference["working_size"]))
-        self._setup(module, self._card_info(card, installed), base)
+        self._setup(module, self._card_info(card, installed), base, backend)
 
     @classmethod
     def from_module(
@@ -141,11 +158,15 @@ class Enhancer:
         card: Any = None,
         device: str = "cpu",
         settings: EnhanceSettings | None = None,
+        backend: str = "eager",
     ) -> "Enhancer":
-        """Wrap an already built model (tests, training previews, evaluation)."""
+        """Wrap an already built model (tests, training previews, evaluation).
+
+        Eager float32 by default: these callers compare models and want the reference numbers.
+        """
         self = cls.__new__(cls)
         self.device_choice = choose_device(device)
-        self._setup(module, cls._card_info(card, None), settings or EnhanceSettings())
+        self._setup(module, cls._card_info(card, None), settings or EnhanceSettings(), backend)
         return self
 
     @staticmethod
@@ -159,25 +180,114 @@ class Enhancer:
             "architecture": getattr(card, "architecture", None),
         }
 
-    def _setup(self, module: torch.nn.Module, info: dict[str, Any], settings: EnhanceSettings) -> None:
+    def _setup(
+        self, module: torch.nn.Module, info: dict[str, Any], settings: EnhanceSettings, backend: str = "eager"
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"Unknown inference path {backend!r}: choose one of {', '.join(BACKENDS)}.")
         self.model = module.to(self.device_choice.device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.model_info = info
         self.settings = settings
+        self.backend_request = backend
+        self._inference: dict[int, Any] = {}  # input side -> core.inference.InferenceChoice
 
     @property
     def device(self) -> str:
         return self.device_choice.device
 
+    # ------------------------------------------------------------------ inference paths
+    def _model_key(self) -> str:
+        from core.inference.graph import module_fingerprint  # noqa: PLC0415
+
+        key = self.model_info.get("weights_sha256") or getattr(self, "_fingerprint", None)
+        if not key:
+            key = self._fingerprint = module_fingerprint(self.model)
+        return str(key)
+
+    @property
+    def inference(self) -> Any:
+        """The InferenceChoice for the working size (None until the first photo or prepare_inference)."""
+        choice = self._inference.get(self.settings.working_size)
+        return choice if choice is not None else next(iter(self._inference.values()), None)
+
+    @property
+    def inference_path(self) -> str:
+        """Short text for the status bar / model info, e.g. 'ONNX Runtime float32 (CPU, 1 thread)'."""
+        choice = self.inference
+        if choice is not None:
+            return choice.label
+        if self.backend_request == "auto":
+            return "chosen by measurement on the first photo"
+        return self.backend_request
+
+    def prepare_inference(self, x: torch.Tensor | None = None, fov: torch.Tensor | None = None,
+                          progress: Any = None) -> Any:
+        """Choose (or load the cached choice of) the inference path for the working size now.
+
+        Without an input, a synthetic fundus-like picture stands in for the photo.
+        """
+        if x is None or fov is None:
+            from core.inference.sample import synthetic_input  # noqa: PLC0415
+
+            x, fov = synthetic_input(self.settings.working_size)
+        return self._choice_for(x, fov, progress)
+
+    def _choice_for(self, x: torch.Tensor, m: torch.Tensor, progress: Any = None) -> Any:
+        size = int(x.shape[-1])
+        choice = self._inference.get(size)
+        if choice is not None:
+            return choice
+        from core.inference import fixed_backend, select_backend  # noqa: PLC0415
+        from core.inference.selector import reference_for  # noqa: PLC0415
+
+        req = self.backend_request
+        key = self._model_key()
+        if req == "eager":
+            req = reference_for(self.device)
+        if req == "auto":
+            try:
+                choice = select_backend(self.model, x, m, device=self.device, model_key=key)
+            except Exception as exc:  # noqa: BLE001 - never lose the photo over a faster path
+                log.warning("inference path selection failed (%s); using float32", exc)
+                choice = fixed_backend(reference_for(self.device), self.model, size, model_key=key,
+                                       device=self.device)
+                choice.reason = f"selection failed ({exc}); float32"
+        else:
+            choice = fixed_backend(req, self.model, size, model_key=key, device=self.device)
+        if choice.backend.size != size:
+            choice.backend.prepare(self.model, size)
+        log.info("inference path for %dx%d: %s (%s)", size, size, choice.label, choice.reason)
+        self._inference[size] = choice
+        return choice
+
+    def _forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B,3,S,S), (B,1,S,S) CPU float32 -> (B,3,S,S) CPU float32 in [0, 1], by the chosen path."""
+        backend = self._choice_for(x[:1], m[:1]).backend
+        with torch.inference_mode():
+            return backend(x, m).clamp_(0, 1)
+
     # ------------------------------------------------------------------ inference
-    @torch.inference_mode()
     def _run(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Network on one float32 HxWx3 array (any size); returns HxWx3 float32."""
-        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(self.device)
-        m = torch.from_numpy(mask.astype(np.float32))[None, None].to(self.device)
-        y = _model_image(self.model(x, m))
-        return y[0].float().clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        return self._run_batch([rgb], [mask])[0]
+
+    @staticmethod
+    def _tensors(rgbs: list[np.ndarray], masks: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(rgbs).transpose(0, 3, 1, 2), np.float32))
+        m = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+        return x, m
+
+    def _run_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """Network on same-size float32 HxWx3 arrays in one call; returns HxWx3 float32 each."""
+        y = self._forward(*self._tensors(rgbs, masks))
+        return list(y.permute(0, 2, 3, 1).numpy())
+
+    def max_batch_for(self, size: int) -> int:
+        """Inputs of this side per network call (1 on the CPU; several on a GPU path)."""
+        choice = self._inference.get(size)
+        return int(getattr(choice.backend, "max_batch", 1)) if choice is not None else 1
 
     def _run_tiled(
         self,
@@ -196,19 +306,33 @@ class Enhancer:
         ys, xs = _tile_starts(h, tile, step), _tile_starts(w, tile, step)
         acc = np.zeros((h, w, 3), np.float32)
         wsum = np.zeros((h, w, 1), np.float32)
+        n_all = len(ys) * len(xs)
+        todo: list[tuple[int, int, int]] = []
         for i, (y0, x0) in enumerate((y, x) for y in ys for x in xs):
-            check_stop(should_stop)
-            sl = (slice(y0, y0 + tile), slice(x0, x0 + tile))
-            if not mask[sl].any():
+            if mask[y0:y0 + tile, x0:x0 + tile].any():
+                todo.append((i, y0, x0))
+            else:
                 report(progress, done0 + i + 1, total, "outside the field of view")
-                continue
-            out = self._run(rgb[sl], mask[sl])
-            wy = _feather(tile, overlap, y0 == 0, y0 + tile == h)
-            wx = _feather(tile, overlap, x0 == 0, x0 + tile == w)
-            wt = (wy[:, None] * wx[None, :])[..., None]
-            acc[sl] += out * wt
-            wsum[sl] += wt
-            report(progress, done0 + i + 1, total, f"tile {i + 1} of {len(ys) * len(xs)}")
+        batch = 1
+        k = 0
+        while k < len(todo):
+            check_stop(should_stop)
+            if k == 0:  # the first tile fixes the path; a GPU path then takes several tiles per call
+                _, ty, tx = todo[0]
+                self._choice_for(*self._tensors([rgb[ty:ty + tile, tx:tx + tile]], [mask[ty:ty + tile, tx:tx + tile]]))
+                batch = max(1, self.max_batch_for(tile))
+            group = todo[k:k + batch]
+            outs = self._run_batch([rgb[y0:y0 + tile, x0:x0 + tile] for _, y0, x0 in group],
+                                   [mask[y0:y0 + tile, x0:x0 + tile] for _, y0, x0 in group])
+            for (i, y0, x0), out in zip(group, outs):
+                sl = (slice(y0, y0 + tile), slice(x0, x0 + tile))
+                wy = _feather(tile, overlap, y0 == 0, y0 + tile == h)
+                wx = _feather(tile, overlap, x0 == 0, x0 + tile == w)
+                wt = (wy[:, None] * wx[None, :])[..., None]
+                acc[sl] += out * wt
+                wsum[sl] += wt
+                report(progress, done0 + i + 1, total, f"tile {i + 1} of {n_all}")
+            k += len(group)
         out = acc / np.maximum(wsum, 1e-6)
         return np.where(wsum > 0, out, rgb)
 
@@ -234,6 +358,22 @@ class Enhancer:
         should_stop: StopCallback | None = None,
     ) -> EnhancementResult:
         """Enhance one photo; the result has the photo's size, dtype and bit depth."""
+        job = self._begin(image, mode, progress, should_stop)
+        s = job.settings
+        t1 = time.perf_counter()
+        if s.mode == "tiled":
+            out_small = self._run_tiled(job.small, job.small_mask, s, progress, should_stop, 1, job.total)
+        else:
+            out_small = self._run(job.small, job.small_mask)
+        job.timings["inference"] = time.perf_counter() - t1
+        check_stop(should_stop)
+        return self._finish(job, out_small, progress)
+
+    def _begin(
+        self, image: FundusImage, mode: str | None, progress: ProgressCallback | None,
+        should_stop: StopCallback | None,
+    ) -> "_Job":
+        """FOV, square frame and the working-size input of one photo."""
         s = self.settings if mode is None else EnhanceSettings(**{**self.settings.to_dict(), "mode": mode})
         if s.mode not in MODES:
             raise ValueError(f"Unknown mode {s.mode!r}: choose fast or tiled.")
@@ -241,6 +381,7 @@ class Enhancer:
         t0 = time.perf_counter()
         rgb = image.pixels
         fov = detect_fov(rgb)
+        timings["fov"] = time.perf_counter() - t0
         frame = SquareFrame.from_fov(fov, rgb.shape)
         sq_mask = frame.to_square(fov.mask)
         side = sq_mask.shape[0]
@@ -257,34 +398,32 @@ class Enhancer:
         timings["prepare"] = time.perf_counter() - t0
         report(progress, 1, total, "enhancing")
         check_stop(should_stop)
+        return _Job(image, s, fov, frame, sq_mask, square, small, small_mask, size, total, timings, t0)
 
-        t1 = time.perf_counter()
-        if s.mode == "tiled":
-            out_small = self._run_tiled(small, small_mask, s, progress, should_stop, 1, total)
-        else:
-            out_small = self._run(small, small_mask)
-        timings["inference"] = time.perf_counter() - t1
-        check_stop(should_stop)
-
+    def _finish(self, job: "_Job", out_small: np.ndarray, progress: ProgressCallback | None) -> EnhancementResult:
+        """Carry the working-size result to full resolution (guided upsampling) and package it."""
+        s, image, timings = job.settings, job.image, job.timings
         t2 = time.perf_counter()
         # Radius scales with the network resolution so the fit covers the same retinal area.
-        radius = max(1, int(round(s.guide_radius * size / s.working_size)))
-        a, b = local_linear_coefficients(small, out_small, radius, s.guide_eps, weight=small_mask)
-        full = apply_upsampled(square, a, b, out=square)  # in place: square is no longer needed
-        full *= sq_mask[..., None]
+        radius = max(1, int(round(s.guide_radius * job.size / s.working_size)))
+        a, b = local_linear_coefficients(job.small, out_small, radius, s.guide_eps, weight=job.small_mask)
+        full = apply_upsampled(job.square, a, b, out=job.square)  # in place: square is no longer needed
+        full *= job.sq_mask[..., None]
         np.clip(full, 0.0, 1.0, out=full)
-        back = frame.from_square(full, fill=0.0)
+        back = job.frame.from_square(full, fill=0.0)
         pixels = np.rint(back * image.max_value).astype(image.pixels.dtype)
         timings["upsample"] = time.perf_counter() - t2
-        timings["total"] = time.perf_counter() - t0
-        report(progress, total, total, "done")
+        timings["total"] = time.perf_counter() - job.t0
+        report(progress, job.total, job.total, "done")
+        choice = self._inference.get(job.size)
         return EnhancementResult(
             pixels=pixels,
-            fov=fov,
+            fov=job.fov,
             settings=s,
             device=self.device,
             model_info=dict(self.model_info),
             timings=timings,
+            inference_path=choice.name if choice is not None else self.backend_request,
         )
 
     def enhance_many(
@@ -294,15 +433,66 @@ class Enhancer:
         progress: ProgressCallback | None = None,
         should_stop: StopCallback | None = None,
     ) -> Iterator[EnhancementResult | FundusError]:
-        """Enhance several photos with the model loaded once; a failure is yielded, not raised."""
+        """Enhance several photos with the model loaded once; a failure is yielded, not raised.
+
+        In fast mode on a path that batches (GPU), the working-size inputs of several photos
+        go through the network in one call.
+        """
         items = list(images)
-        for i, image in enumerate(items):
+        pending: list[_Job] = []
+        done = 0
+
+        def flush() -> Iterator[EnhancementResult | FundusError]:
+            if not pending:
+                return
+            t = time.perf_counter()
+            outs = self._run_batch([j.small for j in pending], [j.small_mask for j in pending])
+            share = (time.perf_counter() - t) / len(pending)
+            for job, out in zip(pending, outs):
+                job.timings["inference"] = share
+                try:
+                    yield self._finish(job, out, None)
+                except FundusError as err:
+                    yield err
+            pending.clear()
+
+        for image in items:
             check_stop(should_stop)
-            report(progress, i, len(items), image.name)
+            report(progress, done, len(items), image.name)
             try:
-                yield self.enhance(image, mode=mode, should_stop=should_stop)
+                s_mode = mode or self.settings.mode
+                if s_mode != "fast" or self.max_batch_for(self.settings.working_size) <= 1:
+                    yield self.enhance(image, mode=mode, should_stop=should_stop)
+                    done += 1
+                    continue
+                pending.append(self._begin(image, mode, None, should_stop))
             except Cancelled:
                 raise
             except FundusError as err:
                 yield err
+                done += 1
+                continue
+            if len(pending) >= self.max_batch_for(self.settings.working_size):
+                done += len(pending)
+                yield from flush()
+        done += len(pending)
+        yield from flush()
         report(progress, len(items), len(items), "done")
+
+
+@dataclass
+class _Job:
+    """One photo between preparation and the guided upsampling step."""
+
+    image: FundusImage
+    settings: EnhanceSettings
+    fov: FieldOfView
+    frame: SquareFrame
+    sq_mask: np.ndarray
+    square: np.ndarray
+    small: np.ndarray
+    small_mask: np.ndarray
+    size: int
+    total: int
+    timings: dict[str, float]
+    t0: float
