@@ -294,6 +294,10 @@ def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.
     mode = im.mode
     if mode in _GRAY_MODES:
         raise grayscale_error(name)
+    if fmt == "JPEG" and mode == "RGB":
+        fast = _decode_jpeg_cv2(data, width, height)
+        if fast is not None:
+            return apply_orientation(fast, orientation), 8
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -318,6 +322,29 @@ def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.
     else:
         raise UnsupportedImageError(f"'{name}' uses the colour mode {mode}, which Fundus Studio cannot read.")
     return apply_orientation(rgb, orientation), 8
+
+
+def _decode_jpeg_cv2(data: bytes, width: int, height: int) -> np.ndarray | None:
+    """A complete colour JPEG decoded by OpenCV's libjpeg-turbo (about twice as fast as Pillow
+    on a 3504 x 2336 photo); None leaves it to Pillow.
+
+    Only for files that end with the JPEG end-of-image marker: OpenCV decodes a cut-off file
+    with grey where the data stops, and Pillow is the one that reports it as damaged.
+    """
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    flags = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    try:
+        if flags is not None:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+        else:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+            arr = None if arr is None else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    except cv2.error:
+        return None
+    if arr is None or arr.shape != (height, width, 3) or arr.dtype != np.uint8:
+        return None
+    return arr
 
 
 def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
