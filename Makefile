@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export QT_API = pyside6
 export PYQTGRAPH_QT_LIB = PySide6
 
-.PHONY: run test venv bench screenshots package clean
+.PHONY: run test venv bench screenshots package package-test clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,9 +30,18 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python packaging/screenshots.py
 
+# Installer bundle (docs/packaging.md): dist/FundusStudio/, then `package-test` checks it like a clinic PC would.
+PYINSTALLER_PINS = pyinstaller==6.17.0 pyinstaller-hooks-contrib==2026.9 altgraph==0.17.5
+
 package: $(STAMP)
-	$(BIN)/python -m pip install --quiet "pyinstaller==6.17.0"
-	$(BIN)/pyinstaller --noconfirm packaging/fundus_studio.spec
+	$(BIN)/python -m pip install --quiet $(PYINSTALLER_PINS)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/fundus_studio.spec
+
+package-test: $(STAMP)
+	rm -rf build/pyinstaller build/bundle-extra dist/FundusStudio
+	$(MAKE) package
+	packaging/linux/build_tarball.sh
+	packaging/test_bundle.sh dist/FundusStudio
 
 clean:
 	rm -rf build dist *.egg-info

@@ -2,41 +2,133 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
+import importlib.util
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "packaging" / "fundus_studio.spec"
-SHARED_SUMS = ROOT.parent / "shared" / "data" / "fundus" / "SHA256SUMS"
+SHARED = ROOT.parent / "shared" / "data" / "fundus"
 
 
-def bundled_resource_files() -> list[Path]:
-    """The files the spec's shipped_resources() collects (same rule, read from the spec)."""
-    tree = ast.parse(SPEC.read_text())
-    suffixes = next(
-        ast.literal_eval(node.value) for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "RESOURCE_SUFFIXES"
-    )
-    return [p for p in sorted((ROOT / "resources").rglob("*")) if p.is_file() and p.suffix.lower() in suffixes]
+@pytest.fixture(scope="module")
+def rules():
+    spec = importlib.util.spec_from_file_location("bundle_rules", ROOT / "packaging" / "bundle_rules.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bundle_rules", module)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_spec_is_valid_python_and_bundles_resources_only():
-    compile(SPEC.read_text(), str(SPEC), "exec")
+def test_spec_is_valid_python_and_takes_its_rules_from_bundle_rules():
     text = SPEC.read_text()
-    assert "shared" not in text.replace("shipped_resources", ""), "the spec must not reach into ../shared"
-    assert bundled_resource_files(), "resources/ should hold something to ship (icons at least)"
+    compile(text, str(SPEC), "exec")
+    assert "rules.shipped_resources(ROOT)" in text and "rules.filter_toc(a.datas)" in text
+    assert "shared" not in text, "the spec must not reach into ../shared"
+    assert "console=False" in text and "upx=False" in text
 
 
-def test_no_research_data_is_bundled():
-    files = bundled_resource_files()
-    if SHARED_SUMS.exists():
-        research = {line.split()[0] for line in SHARED_SUMS.read_text().splitlines() if line.strip()}
+def test_only_our_resource_folders_ship(rules):
+    files = list(rules.shipped_resources(ROOT))
+    assert files, "resources/ should hold something to ship"
+    folders = {Path(dest).parts[1] for _src, dest in files}
+    assert folders <= set(rules.RESOURCE_DIRS)
+    for src, dest in files:
+        path = Path(src)
+        assert path.resolve().is_relative_to((ROOT / "resources").resolve()), src
+        assert path.suffix.lower() in rules.RESOURCE_SUFFIXES
+        assert dest.startswith("resources/") or dest.startswith("resources\\")
+    names = {Path(src).name for src, _ in files}
+    assert any(n.endswith(".safetensors") for n in names), "the shipped models must be bundled"
+    assert "fundus_normal_left_eye_cc0.jpg" in names, "the self-test's CC0 sample must be bundled"
+
+
+def test_research_data_cannot_slip_in(rules, tmp_path):
+    """A symlink into the research data, a hidden file or a stray folder is not collected."""
+    res = tmp_path / "resources"
+    (res / "samples").mkdir(parents=True)
+    (res / "samples" / "ok.png").write_bytes(b"png")
+    (res / "samples" / ".cache.png").write_bytes(b"x")
+    (res / "data").mkdir()
+    (res / "data" / "drive_01.png").write_bytes(b"x")
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"x")
+    (res / "samples" / "linked.png").symlink_to(target)
+    got = [Path(src).name for src, _ in rules.shipped_resources(tmp_path)]
+    assert got == ["ok.png"]
+
+
+def test_no_research_data_is_bundled(rules):
+    files = [Path(src) for src, _ in rules.shipped_resources(ROOT)]
+    sums = SHARED / "SHA256SUMS"
+    if sums.exists():
+        research = {line.split()[0] for line in sums.read_text().splitlines() if line.strip()}
         clash = [p for p in files if hashlib.sha256(p.read_bytes()).hexdigest() in research]
         assert not clash, f"research-only data would ship in the installer: {clash}"
     total_mb = sum(p.stat().st_size for p in files) / 2**20
-    assert total_mb < 60, f"resources are {total_mb:.0f} MB; weights should be a few MB"
+    assert total_mb < rules.MAX_RESOURCE_MB, f"resources are {total_mb:.0f} MB; weights should be a few MB"
 
 
-def test_entry_point_calls_the_cli():
-    assert "from app.launcher import main" in (ROOT / "packaging" / "entry.py").read_text()
+def test_exclusions_drop_tests_and_keep_what_the_app_loads(rules):
+    for dropped in ("torch/test/FileStoreTest", "torch/bin/protoc", "torch/include/ATen/ATen.h",
+                    "PySide6/Qt/translations/qtbase_de.qm", "PySide6/Qt/plugins/platforms/libqvnc.so",
+                    "torch/lib/libtorchbind_test.so"):
+        assert rules.excluded(dropped), dropped
+    for kept in ("torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "PySide6/Qt/plugins/platforms/libqxcb.so",
+                 "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
+                 "PySide6/Qt/lib/libQt6Widgets.so.6", "resources/models/mage-s-1.0.0.safetensors",
+                 "cv2/cv2.abi3.so"):
+        assert not rules.excluded(kept), kept
+    mods = rules.excluded_modules(ROOT)
+    for needed in ("torch", "PySide6.QtWidgets", "PySide6.QtGui", "cv2", "numpy", "pyqtgraph", "sqlite3",
+                   "sympy", "core", "app"):
+        assert needed not in mods, needed
+    assert "pytest" in mods and "PySide6.QtTest" in mods
+
+
+def test_filter_toc_drops_files_and_links_to_them(rules, tmp_path):
+    lib = tmp_path / "libQt6Test.so.6"
+    lib.write_bytes(b"x" * 10)
+    toc = [
+        ("PySide6/Qt/lib/libQt6Test.so.6", str(lib), "BINARY"),
+        ("libQt6Test.so.6", "PySide6/Qt/lib/libQt6Test.so.6", "SYMLINK"),
+        ("PySide6/Qt/lib/libQt6Core.so.6", str(lib), "BINARY"),
+        ("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
+    ]
+    kept, dropped = rules.filter_toc(toc)
+    assert [e[0] for e in kept] == ["PySide6/Qt/lib/libQt6Core.so.6", "libQt6Core.so.6"]
+    assert dropped == 10
+
+
+def test_inference_backends_follow_the_code(rules, tmp_path):
+    """onnxruntime (and onnx for the exporter) ship exactly when core uses them."""
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "a.py").write_text("import numpy\n")
+    assert not rules.uses_onnxruntime(tmp_path) and not rules.uses_torch_onnx_export(tmp_path)
+    assert {"onnxruntime", "onnx", "ml_dtypes"} <= set(rules.excluded_modules(tmp_path))
+    (tmp_path / "core" / "b.py").write_text("def f():\n    import onnxruntime as ort\n    torch.onnx.export(m)\n")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        assert rules.uses_onnxruntime(tmp_path)
+        assert "onnxruntime" not in rules.excluded_modules(tmp_path)
+    assert "onnx" not in rules.excluded_modules(tmp_path)
+
+
+def test_version_comes_from_package_metadata(rules):
+    from core import __version__
+
+    assert rules.app_version() == __version__
+
+
+def test_licences_are_collected_from_package_metadata(rules, tmp_path):
+    out = rules.write_third_party_licences(tmp_path / "L.txt", ["numpy", "PySide6", "torch"])
+    text = out.read_text()
+    assert "numpy" in text and "torch" in text and "PySide6" in text
+    assert "BSD" in text and "LGPL" in text
+
+
+def test_entry_point_calls_the_launcher():
+    text = (ROOT / "packaging" / "entry.py").read_text()
+    assert "from app.launcher import main" in text and "freeze_support()" in text
