@@ -395,7 +395,7 @@ class Enhancer:
         small = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(sq_mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0.5
         small *= small_mask[..., None]
-        timings["prepare"] = time.perf_counter() - t0
+        timings["prepare"] = time.perf_counter() - t0 - timings["fov"]  # squaring + working-size resize
         report(progress, 1, total, "enhancing")
         check_stop(should_stop)
         return _Job(image, s, fov, frame, sq_mask, square, small, small_mask, size, total, timings, t0)

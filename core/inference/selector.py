@@ -379,9 +379,10 @@ def _from_cache(record: dict[str, Any], module: nn.Module, size: int, model_key:
 
 def fixed_backend(
     name: str, module: nn.Module, size: int, *, model_key: str | None = None, device: str = "cpu",
+    threads: int | None = None,
 ) -> InferenceChoice:
     """A named path without measuring; falls back to the reference with the reason when it cannot run."""
-    backend = make_backend(name, model_key=model_key)
+    backend = make_backend(name, threads=threads, model_key=model_key)
     why = backend.available()
     if why is None:
         try:
