@@ -427,6 +427,7 @@ def run_bench(
 
     tmp = tempfile.TemporaryDirectory(prefix="fundus-bench-")
     work = Path(workdir) if workdir else Path(tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
     try:
         if module is None:
             module, info, size = load_model(model, device)
