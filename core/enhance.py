@@ -31,7 +31,7 @@ import torch
 from core.device import DeviceChoice, choose_device
 from core.errors import Cancelled, FundusError, ModelError
 from core.imaging.fov import FieldOfView, SquareFrame, detect_fov
-from core.imaging.guided_upsample import apply_upsampled, local_linear_coefficients
+from core.imaging.guided_upsample import apply_to_photo, local_linear_coefficients
 from core.imaging.types import FundusImage
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
@@ -395,10 +395,11 @@ class Enhancer:
         small = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(sq_mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0.5
         small *= small_mask[..., None]
+        del square  # the guided step reads the photo itself: no full-size float copy is kept
         timings["prepare"] = time.perf_counter() - t0 - timings["fov"]  # squaring + working-size resize
         report(progress, 1, total, "enhancing")
         check_stop(should_stop)
-        return _Job(image, s, fov, frame, sq_mask, square, small, small_mask, size, total, timings, t0)
+        return _Job(image, s, fov, frame, sq_mask, small, small_mask, size, total, timings, t0)
 
     def _finish(self, job: "_Job", out_small: np.ndarray, progress: ProgressCallback | None) -> EnhancementResult:
         """Carry the working-size result to full resolution (guided upsampling) and package it."""
@@ -407,11 +408,8 @@ class Enhancer:
         # Radius scales with the network resolution so the fit covers the same retinal area.
         radius = max(1, int(round(s.guide_radius * job.size / s.working_size)))
         a, b = local_linear_coefficients(job.small, out_small, radius, s.guide_eps, weight=job.small_mask)
-        full = apply_upsampled(job.square, a, b, out=job.square)  # in place: square is no longer needed
-        full *= job.sq_mask[..., None]
-        np.clip(full, 0.0, 1.0, out=full)
-        back = job.frame.from_square(full, fill=0.0)
-        pixels = np.rint(back * image.max_value).astype(image.pixels.dtype)
+        # a * photo + b, FOV-masked, clipped and rounded band by band in the photo's own geometry
+        pixels = apply_to_photo(image.pixels, job.frame, job.sq_mask, a, b, image.max_value)
         timings["upsample"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - job.t0
         report(progress, job.total, job.total, "done")
@@ -489,7 +487,6 @@ class _Job:
     fov: FieldOfView
     frame: SquareFrame
     sq_mask: np.ndarray
-    square: np.ndarray
     small: np.ndarray
     small_mask: np.ndarray
     size: int

@@ -10,8 +10,13 @@ disc rim) comes from the original photo rather than from a blurry upscale.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.imaging.fov import SquareFrame
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -62,4 +67,62 @@ def apply_upsampled(
         out = np.empty((h, w, full_input.shape[2]), np.float32)
     np.multiply(a_full, full_input, out=out, casting="unsafe")
     out += b_full
+    return out
+
+
+def _bilinear_rows(coef: np.ndarray, side: int, start: int, stop: int) -> np.ndarray:
+    """Rows start..stop-1 of cv2.resize(coef, (side, side), INTER_LINEAR), without the rest.
+
+    Same sampling as OpenCV (pixel centres, (d + 0.5) * scale - 0.5, clamped at the edges):
+    vertical weights here, the horizontal pass by cv2.resize on the thin band.
+    """
+    h = coef.shape[0]
+    scale = h / side
+    pos = (np.arange(start, stop, dtype=np.float64) + 0.5) * scale - 0.5
+    y0 = np.floor(pos).astype(np.int64)
+    wy = (pos - y0).astype(np.float32)
+    low = y0 < 0
+    y0[low], wy[low] = 0, 0.0
+    high = y0 >= h - 1
+    y0[high], wy[high] = h - 1, 0.0
+    y1 = np.minimum(y0 + 1, h - 1)
+    rows = coef[y0] * (1.0 - wy)[:, None, None] + coef[y1] * wy[:, None, None]
+    return cv2.resize(rows, (side, stop - start), interpolation=cv2.INTER_LINEAR)
+
+
+def apply_to_photo(
+    photo: np.ndarray,
+    frame: "SquareFrame",
+    square_mask: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    max_value: int,
+    band: int = 128,
+) -> np.ndarray:
+    """`a * photo + b` in the photo's own geometry and dtype, band by band.
+
+    Equivalent to resizing (a, b) to the square, applying them to the photo squared and
+    scaled to [0, 1], masking with the FOV, clipping, mapping back and rounding; but it
+    never holds a full-size float copy, so it is faster (cache-sized bands, no page faults
+    on fresh arrays) and needs a fraction of the memory on a 3504 x 2336 photo.
+    """
+    out = np.zeros(photo.shape, photo.dtype)
+    ry, rx, sy, sx = frame._overlap()
+    side = frame.side
+    inv = np.float32(1.0 / max_value)
+    top = np.float32(max_value)
+    for r0 in range(sy.start, sy.stop, band):
+        r1 = min(r0 + band, sy.stop)
+        ab = _bilinear_rows(a, side, r0, r1)[:, sx]
+        bb = _bilinear_rows(b, side, r0, r1)[:, sx]
+        prow = slice(ry.start + (r0 - sy.start), ry.start + (r1 - sy.start))
+        x = photo[prow, rx].astype(np.float32)
+        x *= inv
+        x *= ab
+        x += bb
+        x *= square_mask[r0:r1, sx, None]
+        np.clip(x, 0.0, 1.0, out=x)
+        x *= top
+        np.rint(x, out=x)
+        out[prow, rx] = x.astype(photo.dtype)
     return out
