@@ -409,7 +409,7 @@ class Enhancer:
         radius = max(1, int(round(s.guide_radius * job.size / s.working_size)))
         a, b = local_linear_coefficients(job.small, out_small, radius, s.guide_eps, weight=job.small_mask)
         # a * photo + b, FOV-masked, clipped and rounded band by band in the photo's own geometry
-        pixels = apply_to_photo(image.pixels, job.frame, job.sq_mask, a, b, image.max_value)
+        pixels = self._apply(image, job, a, b)
         timings["upsample"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - job.t0
         report(progress, job.total, job.total, "done")
@@ -423,6 +423,17 @@ class Enhancer:
             timings=timings,
             inference_path=choice.name if choice is not None else self.backend_request,
         )
+
+    def _apply(self, image: FundusImage, job: "_Job", a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The full-resolution guided step: on the GPU when the model runs there, else on the CPU."""
+        if self.device == "cuda":
+            from core.inference.gpu_upsample import apply_to_photo_torch  # noqa: PLC0415
+
+            try:
+                return apply_to_photo_torch(image.pixels, job.frame, job.sq_mask, a, b, image.max_value, "cuda")
+            except RuntimeError as exc:  # e.g. out of GPU memory: the CPU gives the same picture
+                log.warning("guided step on the GPU failed (%s); using the CPU", exc)
+        return apply_to_photo(image.pixels, job.frame, job.sq_mask, a, b, image.max_value)
 
     def enhance_many(
         self,
