@@ -45,8 +45,9 @@ def test_bench_report_structure_and_table(tmp_path, monkeypatch):
     tiles = report["tiles"]
     assert tiles["rows"] and tiles["best"]["tile"] == 48
     assert "chosen_vs_float32_network" in report["targets"]
+    assert report["throughput"]["ok"] == report["throughput"]["photos"] and report["throughput"]["photos_per_s"] > 0
     table = speed.format_table(report)
-    assert "Network alone" in table and "End to end on eye1" in table and "Tiled mode" in table
+    assert "Network alone" in table and "End to end on eye1" in table and "Tiled mode" in table and "Batch throughput" in table
     out = tmp_path / "bench.json"
     speed.save_json(report, out)
     assert json.loads(out.read_text())["pipeline"]["eye0"]["mage:eager"]["stages"]["read"]["n"] == 2
