@@ -279,10 +279,14 @@ def _working_input(image: BenchImage, size: int) -> tuple[Any, Any]:
 
 
 def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int, model_key: str,
-                  log: Callable[[str], None], device: str = "cpu") -> dict[str, Any]:
+                  log: Callable[[str], None], device: str = "cpu",
+                  keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """Network alone at the working size on each path and thread count: time, fidelity, preparation.
 
     Rows are keyed "path@threads" (CPU) or "path" (GPU); `best` gives each path's fastest row.
+    Compiled paths are measured at the reference's best thread count only (each count is
+    another compilation). `keep`, when given, receives each path's fastest prepared backend,
+    so the end-to-end runs reuse it instead of exporting or compiling again.
     """
     from core.inference import make_backend, psnr_db  # noqa: PLC0415
     from core.inference.selector import reference_for, thread_options  # noqa: PLC0415
@@ -292,8 +296,13 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
     ref_name = reference_for(device)
     order = [ref_name] + [p for p in paths if p != ref_name]
     threads = thread_options() if device == "cpu" else [None]
+    prepared: dict[str, Any] = {}
     for name in order:
-        for n in threads:
+        counts = threads
+        if name.startswith("compiled") and device == "cpu" and ref_out is not None:
+            ref_rows = [r for r in rows.values() if r.get("path") == ref_name and "seconds" in r]
+            counts = [min(ref_rows, key=lambda r: r["seconds"]["median"])["threads"]] if ref_rows else threads[:1]
+        for n in counts:
             key = f"{name}@{n}" if n else name
             backend = make_backend(name, threads=n, model_key=model_key)
             why = backend.available()
@@ -324,8 +333,8 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
                          "prepare_s": round(backend.prepare_seconds, 2), "peak_rss_mb": round(mem.peak, 1)}
             log(f"  network {key}: {statistics.median(times):.3f} s (prepare {backend.prepare_seconds:.1f} s, "
                 f"{rows[key]['psnr_db_vs_float32']} dB)")
+            prepared[key] = backend
             del backend
-            gc.collect()
     best: dict[str, str] = {}
     for key, rec in rows.items():
         if "seconds" in rec:
@@ -337,6 +346,10 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
     for rec in rows.values():
         if ref and "seconds" in rec:
             rec["speedup_vs_float32"] = round(ref / rec["seconds"]["median"], 2)
+    if keep is not None:
+        keep.update({name: prepared[key] for name, key in best.items()})
+    prepared.clear()
+    gc.collect()
     return {"rows": rows, "best": best, "reference": ref_key,
             "note": "speed-ups are against the reference path at its own best thread count"}
 
@@ -480,7 +493,8 @@ def run_bench(
         log(f"  chosen: {choice.label} ({choice.reason})")
         # 2. the network alone on every path
         log(f"network alone at {size}x{size} on {biggest.key}'s working input")
-        report["network"] = bench_network(module, x, m, paths, repeat, model_key, log, device)
+        backends: dict[str, Any] = {}
+        report["network"] = bench_network(module, x, m, paths, repeat, model_key, log, device, keep=backends)
         # 3. end to end per photo: baselines, and MAGE-Net on each path that runs, at its best thread count
         best_rows = report["network"]["best"]
         runnable = [p for p in [reference_for(device), *paths] if p in best_rows]
@@ -494,8 +508,10 @@ def run_bench(
                     rows[f"baseline:{name}"] = _time_pipeline(image, _baseline_process(fn), _baseline_write, work, repeat)
                     log(f"  {name}: {rows[f'baseline:{name}']['total']['median']:.3f} s")
             for name in runnable:
-                n_threads = report["network"]["rows"][best_rows[name]].get("threads")
-                enh = _enhancer(module, info, size, device, name, threads=n_threads)
+                from core.inference import InferenceChoice  # noqa: PLC0415
+
+                enh = _enhancer(module, info, size, device, name)
+                enh._inference[size] = InferenceChoice(backends[name], "bench: the network measurement's backend")
                 rows[f"mage:{name}"] = _time_pipeline(image, _mage_process(enh), _mage_write, work, repeat)
                 log(f"  mage {name}: {rows[f'mage:{name}']['total']['median']:.3f} s")
                 del enh
