@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from core.inference.graph import ImageOnly
+from core.inference.graph import ImageOnly, inference_graph
 
 
 @contextlib.contextmanager
@@ -72,12 +72,13 @@ class InferenceBackend:
 
     def prepare(self, module: nn.Module, size: int) -> None:
         t = time.perf_counter()
-        self.module = self._build(ImageOnly(module).eval(), size)
+        self.module = self._build(module, size)
         self.size = size
         self.prepare_seconds = time.perf_counter() - t
 
-    def _build(self, graph: nn.Module, size: int) -> nn.Module:
-        return graph.to(self.device)
+    def _build(self, module: nn.Module, size: int) -> nn.Module:
+        # the model's own forward, unchanged: what every faster path is compared with
+        return ImageOnly(module.to(self.device), prune=False).eval()
 
     def __call__(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
         assert self.module is not None, "prepare() first"
@@ -86,14 +87,16 @@ class InferenceBackend:
 
 
 class ChannelsLastBackend(InferenceBackend):
-    """float32 in channels-last (NHWC) layout: oneDNN convolutions skip their layout reorders."""
+    """float32 in channels-last (NHWC) layout: oneDNN convolutions skip their layout reorders;
+    the graph is pruned to the image (no structure head)."""
 
     name = "channels_last"
     label = "PyTorch float32, channels-last"
     reference = False
+    dtype: torch.dtype | None = None
 
-    def _build(self, graph: nn.Module, size: int) -> nn.Module:
-        return copy.deepcopy(graph).to(self.device, memory_format=torch.channels_last)
+    def _build(self, module: nn.Module, size: int) -> nn.Module:
+        return inference_graph(module, self.dtype, channels_last=True, device=self.device)
 
     def __call__(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
         assert self.module is not None, "prepare() first"
@@ -112,7 +115,9 @@ def cpu_bf16_supported() -> bool:
 
 
 class CpuBF16Backend(ChannelsLastBackend):
-    """bfloat16 autocast, channels-last: half the memory traffic, native on AVX512-BF16 CPUs.
+    """bfloat16 weights and activations, channels-last: half the memory traffic, native on
+    AVX512-BF16 CPUs. Weights are converted once (autocast would convert them on every call)
+    and PReLU is re-expressed (its bfloat16 channels-last kernel is slow).
 
     The network predicts a residual added to the float32 input, so bfloat16 rounding of
     the residual moves the output far less than the 45 dB limit (checked, not assumed).
@@ -120,17 +125,12 @@ class CpuBF16Backend(ChannelsLastBackend):
 
     name = "cpu_bf16"
     label = "PyTorch bfloat16, channels-last"
+    dtype = torch.bfloat16
 
     def available(self) -> str | None:
         if not cpu_bf16_supported():
             return "this CPU has no native bfloat16 instructions (AVX512-BF16 or AMX)"
         return None
-
-    def __call__(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-        assert self.module is not None, "prepare() first"
-        with torch.inference_mode(), torch_threads(self.threads), torch.autocast("cpu", dtype=torch.bfloat16):
-            y = self.module(x.contiguous(memory_format=torch.channels_last), fov)
-        return y.float().contiguous()
 
 
 def find_compiler() -> str | None:
@@ -160,29 +160,20 @@ class CompiledBackend(ChannelsLastBackend):
             return "this CPU has no native bfloat16 instructions"
         return None
 
-    def _build(self, graph: nn.Module, size: int) -> nn.Module:
+    def _build(self, module: nn.Module, size: int) -> nn.Module:
         from core.paths import user_cache_dir  # noqa: PLC0415
 
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(user_cache_dir() / "inductor"))
         import torch._inductor.config as inductor_config  # noqa: PLC0415
 
         inductor_config.freezing = True
-        module = super()._build(graph, size)
-        compiled = torch.compile(module, dynamic=False)
+        graph = inference_graph(module, torch.bfloat16 if self.bf16 else None, channels_last=True)
+        compiled = torch.compile(graph, dynamic=False)
         x = torch.zeros(1, 3, size, size).contiguous(memory_format=torch.channels_last)
         m = torch.ones(1, 1, size, size)
-        with torch.inference_mode(), torch_threads(self.threads), self._autocast():
+        with torch.inference_mode(), torch_threads(self.threads):
             compiled(x, m)  # compiles now, so the first photo does not pay for it
         return compiled
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-
-    def __call__(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-        assert self.module is not None, "prepare() first"
-        with torch.inference_mode(), torch_threads(self.threads), self._autocast():
-            y = self.module(x.contiguous(memory_format=torch.channels_last), fov)
-        return y.float().contiguous()
 
 
 class CompiledBF16Backend(CompiledBackend):

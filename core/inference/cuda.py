@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.inference.backends import InferenceBackend
+from core.inference.graph import ImageOnly, inference_graph
 
 CUDA_MAX_BATCH = 8
 
@@ -48,9 +49,11 @@ class CudaBackend(InferenceBackend):
         other._pinned_bufs = {}
         return other  # type: ignore[return-value]
 
-    def _build(self, graph: nn.Module, size: int) -> nn.Module:
+    def _build(self, module: nn.Module, size: int) -> nn.Module:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-        return copy.deepcopy(graph).to("cuda", memory_format=torch.channels_last)
+        if self.reference:  # the model's own forward in float32, the GPU reference
+            return ImageOnly(copy.deepcopy(module).to("cuda", memory_format=torch.channels_last), prune=False).eval()
+        return inference_graph(module, None, channels_last=True, device="cuda")
 
     def _pinned(self, shape: tuple, dtype: torch.dtype, tag: str) -> torch.Tensor:
         key = (tag, tuple(shape), dtype)

@@ -17,39 +17,82 @@ from torch import nn
 
 
 class ImageOnly(nn.Module):
-    """forward(x (B,3,H,W), fov (B,1,H,W)) -> enhanced image (B,3,H,W) float."""
+    """forward(x (B,3,H,W), fov (B,1,H,W)) -> enhanced image (B,3,H,W) float.
 
-    def __init__(self, model: nn.Module) -> None:
+    prune=False runs the model's own forward (the float32 reference); compute_dtype runs
+    the network body in that dtype (weights must already be in it) while the input is
+    kept in float32 for the final `input + residual`, so rounding touches only the residual.
+    """
+
+    def __init__(self, model: nn.Module, prune: bool = True, compute_dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.model = model
         from core.models.magenet import MageNet  # noqa: PLC0415
 
-        self._pruned = isinstance(model, MageNet)
+        self._pruned = prune and isinstance(model, MageNet)
+        self.compute_dtype = compute_dtype
 
     def forward(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
         if self._pruned:
-            return _magenet_image(self.model, x, fov)
-        out: Any = self.model(x, fov)
+            return _magenet_image(self.model, x, fov, self.compute_dtype)
+        xin = x.to(self.compute_dtype) if self.compute_dtype is not None else x
+        out: Any = self.model(xin, fov.to(xin.dtype))
         return out if isinstance(out, torch.Tensor) else out.image
 
 
-def _magenet_image(net: Any, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+def _magenet_image(net: Any, x: torch.Tensor, fov: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """MageNet.forward without the structure head and the stage-image crops (same image)."""
     from core.models.magenet import PAD_MULTIPLE, _pad_to_multiple  # noqa: PLC0415
     import torch.nn.functional as F  # noqa: PLC0415
 
     h, w = x.shape[-2:]
     xp = _pad_to_multiple(x, PAD_MULTIPLE)
-    x2 = F.avg_pool2d(xp, 2)
-    x4 = F.avg_pool2d(xp, 4)
+    xc = xp.to(dtype) if dtype is not None else xp
+    x2 = F.avg_pool2d(xc, 2)
+    x4 = F.avg_pool2d(xc, 4)
     f1, _, enc1, dec1 = net.stage1(x4)
     f2, _, _, _ = net.stage2(x2, prev=(enc1, dec1), prev_sam=f1)
     rsp = net.stage3
-    feat = rsp.shallow(torch.cat([xp, net.prior(xp)], dim=1))
+    feat = rsp.shallow(torch.cat([xc, net.prior(xc)], dim=1))
     feat = feat + rsp.from_stage2(f2, feat.shape[-2:])
     residual = rsp.to_residual(rsp.groups(feat))
-    out = torch.clamp(xp + residual, 0.0, 1.0)[..., :h, :w]
+    out = torch.clamp(xp + residual.to(xp.dtype), 0.0, 1.0)[..., :h, :w]
     return out * fov.to(dtype=out.dtype)
+
+
+class ClampPReLU(nn.Module):
+    """PReLU as max(x, 0) + w * min(x, 0): the same values, but PyTorch's own PReLU kernel is
+    ~10x slower on bfloat16 channels-last tensors (measured, docs/performance.md)."""
+
+    def __init__(self, prelu: nn.PReLU) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(prelu.weight.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype)
+        w = w.view(1, -1, 1, 1) if w.numel() > 1 else w
+        return x.clamp_min(0) + w * x.clamp_max(0)
+
+
+def inference_graph(model: nn.Module, dtype: torch.dtype | None = None, channels_last: bool = True,
+                    device: str = "cpu") -> ImageOnly:
+    """A copy of the model arranged for fast inference: pruned, channels-last, optionally in a
+    lower precision with PReLU re-expressed; the original model is left untouched."""
+    import copy  # noqa: PLC0415
+
+    net = copy.deepcopy(model).eval()
+    if dtype is not None:
+        for parent in list(net.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.PReLU):
+                    setattr(parent, name, ClampPReLU(child))
+        net = net.to(dtype)
+    net = net.to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return ImageOnly(net, compute_dtype=dtype).eval()
 
 
 def module_fingerprint(module: nn.Module) -> str:

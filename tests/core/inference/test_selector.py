@@ -169,3 +169,22 @@ def test_gpu_guided_step_matches_the_cpu_one(dtype):
     ref = apply_to_photo(photo, frame, sq, a, b, top)
     got = apply_to_photo_torch(photo, frame, sq, a, b, top, device="cpu")
     assert got.dtype == dtype and np.abs(got.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_fast_graphs_keep_the_picture():
+    from core.inference.graph import ClampPReLU, inference_graph
+
+    net = tiny()
+    x, m = synthetic_input(SIZE)
+    with torch.no_grad():
+        ref = net(x, m).image
+        fp32 = inference_graph(net, None)(x.contiguous(memory_format=torch.channels_last), m)
+        bf16_graph = inference_graph(net, torch.bfloat16)
+        bf16 = bf16_graph(x, m)
+    assert psnr_db(fp32, ref, m) >= 100.0
+    assert bf16.dtype == torch.float32 and psnr_db(bf16, ref, m) >= selector.MIN_PSNR_DB
+    assert any(isinstance(mod, ClampPReLU) for mod in bf16_graph.modules())
+    assert not any(isinstance(mod, ClampPReLU) for mod in net.modules()), "the original model is untouched"
+    p = torch.nn.PReLU(4)
+    t = torch.randn(2, 4, 5, 5)
+    assert torch.equal(ClampPReLU(p)(t), p(t).detach())
