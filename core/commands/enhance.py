@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[Path, str]] = []
+    said_path = False
     with tqdm(total=len(files), unit="image", file=sys.stderr, dynamic_ncols=True) as bar:
         for src in files:
             bar.set_description(src.name[:30])
@@ -72,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
             try:
                 image = read(src)
                 result = enhancer.enhance(image, mode=args.mode)
+                if not said_path:
+                    said_path = True
+                    choice = enhancer.inference
+                    bar.write(f"Inference path: {enhancer.inference_path}"
+                              + (f" ({choice.reason})" if choice is not None else ""))
                 dest = output_path(outdir, src, image.bit_depth, args.format)
                 written = write(dest, result.pixels, provenance=result.provenance(image), input_path=src,
                                 bit_depth=image.bit_depth)
