@@ -192,6 +192,10 @@ class Enhancer:
         self.settings = settings
         self.backend_request = backend
         self._inference: dict[int, Any] = {}  # input side -> core.inference.InferenceChoice
+        if self.device == "cpu" and backend != "eager":
+            from core.inference.allocator import tune_malloc  # noqa: PLC0415
+
+            tune_malloc()  # activations reuse heap memory instead of fresh pages (docs/performance.md)
 
     @property
     def device(self) -> str:

@@ -425,7 +425,10 @@ def machine_info(device: str) -> dict[str, Any]:
 
     from core.inference.selector import machine_descriptor  # noqa: PLC0415
 
+    from core.inference.allocator import tune_malloc  # noqa: PLC0415
+
     info = machine_descriptor(device)
+    info["malloc"] = tune_malloc()  # as the application does; applies to every path alike
     info["torch_threads"] = torch.get_num_threads()
     info["python"] = platform.python_version()
     try:
