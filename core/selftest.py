@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -58,6 +59,8 @@ class SelfTestReport:
     files: list[str] = field(default_factory=list)
     output_dir: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    traceback: str = ""
+    """Where an unexpected error came from (printed with --verbose; the summary stays one line)."""
 
     def summary(self) -> str:
         if not self.ok:
@@ -174,6 +177,7 @@ def run_selftest(
         report.message = str(exc)
     except Exception as exc:  # noqa: BLE001 - a self-test reports every failure, including bugs
         report.message = f"{type(exc).__name__}: {exc}"
+        report.traceback = traceback.format_exc()
     report.timings["total"] = time.perf_counter() - t_start
     return report
 
@@ -271,7 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference path (default: the one the enhancer picks for this computer)")
     p.add_argument("--json", action="store_true", help="also print the full report as JSON")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error")
     return p
+
+
+def _append_to_log(line: str) -> None:
+    """Keep the summary in <user log dir>/selftest.log too: a windowed app (Windows) has no console."""
+    from core.paths import user_log_dir  # noqa: PLC0415
+
+    try:
+        with open(user_log_dir() / "selftest.log", "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+    except OSError:
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,7 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     if keep:
         say(f"outputs kept in {out}")
+    if args.verbose and report.traceback:
+        print(report.traceback, file=sys.stderr)
     print(report.summary(), flush=True)
+    _append_to_log(report.summary())
     if report.ok:
         return EXIT_OK
     cannot_run = not report.enhancer or not report.vessel_model or not report.sample

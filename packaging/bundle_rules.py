@@ -48,15 +48,16 @@ EXCLUDED_MODULES = [
     "IPython", "jedi", "parso", "pip", "wheel", "setuptools", "pkg_resources", "_distutils_hack",
     "tkinter", "_tkinter", "matplotlib", "pandas", "scipy", "PyQt5", "PyQt6", "PySide2",
     # only torch.compile's code generator uses these (training runs eagerly)
-    "networkx", "jinja2", "markupsafe", "torchgen",
+    "networkx", "jinja2", "markupsafe",
     # no network access in the app: without ssl/_hashlib the bundle needs no OpenSSL (hashlib keeps
     # its built-in sha256); Pillow's AVIF plugin (4.7 MB) reads no format we accept
     "ssl", "_ssl", "_hashlib", "PIL._avif", "PIL.AvifImagePlugin", "readline",
     # export/visualisation parts of torch we do not use (ONNX export needs `onnx`, which is not onnxruntime)
     "onnx", "onnxscript", "tensorboard", "torch.utils.tensorboard", "torch.utils.benchmark",
     "torch.utils.bottleneck", "torch.utils.hipify", "torch.utils.model_dump", "torch.utils.viz",
-    # Qt bindings the app does not use (pyqtgraph imports the first three inside try/except)
-    "PySide6.QtTest", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtSvg", "PySide6.QtSvgWidgets",
+    # Qt bindings the app does not use (pyqtgraph imports QtTest and QtSvg inside try/except;
+    # it needs QtOpenGL, for its OpenGL helpers)
+    "PySide6.QtTest", "PySide6.QtSvg", "PySide6.QtSvgWidgets",
     "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtSql",
     "PySide6.QtDBus", "PySide6.QtDesigner", "PySide6.QtUiTools", "PySide6.QtHelp", "PySide6.QtXml",
     "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtMultimedia", "PySide6.QtWebEngineCore",
@@ -87,8 +88,20 @@ TORCH_ONNX_EXPORTER = "torch.onnx._internal"
 """Skipped too unless core exports ONNX itself (core.inference's onnxruntime path does)."""
 
 
-TORCH_SOURCE: tuple[str, ...] = ()
-"""torch packages whose .py source must ship (inspect.getsource at run time); none needed so far."""
+TORCH_SOURCE: tuple[str, ...] = (
+    # torch.utils._config_module reads each config module's own source at import time
+    "torch._dynamo.config", "torch._export.config", "torch._functorch.config", "torch._inductor.config",
+    "torch._inductor.config_comms", "torch.compiler.config", "torch.distributed.config",
+    "torch.fx.experimental._config", "torch.utils.serialization.config",
+    # source read while importing torch.distributed / torch.onnx / torch._dynamo, registering custom ops,
+    # and in an optimiser step (recorded with inspect.findsource instrumented: docs/packaging.md)
+    "torch._dynamo._trace_wrapped_higher_order_op", "torch._dynamo.variables.streams", "torch._library.custom_ops",
+    "torch._native.registry", "torch.distributed._functional_collectives", "torch.distributed.tensor._collective_utils",
+    "torch.functional", "torch.nn.functional", "torch.nn.modules.rnn", "torch.onnx.ops._impl",
+    "torch.onnx.ops._symbolic_impl", "torch.utils._debug_mode._mode",
+)
+"""torch modules whose .py source ships next to the .pyc (inspect.getsource at run time); the rest
+of torch (37 MB of .py) ships compiled only."""
 
 
 def torch_skipped_submodules(root: Path | None = None) -> tuple[str, ...]:
@@ -150,10 +163,14 @@ EXCLUDED_FILE_PATTERNS = [
 """Globs over paths inside the bundle (forward slashes); matching data files and binaries are dropped."""
 
 
+KEPT_FILES = {"torch/bin/torch_shm_manager"}
+"""Exceptions to the patterns: `import torch` refuses to start without its shared-memory helper."""
+
+
 def excluded(dest: str) -> bool:
     """Whether a file at bundle path `dest` is left out."""
     path = dest.replace(os.sep, "/")
-    return any(fnmatch.fnmatch(path, pat) for pat in EXCLUDED_FILE_PATTERNS)
+    return path not in KEPT_FILES and any(fnmatch.fnmatch(path, pat) for pat in EXCLUDED_FILE_PATTERNS)
 
 
 def should_strip(dest: str) -> bool:
@@ -282,7 +299,8 @@ def excluded_modules(root: Path = ROOT) -> list[str]:
     """EXCLUDED_MODULES, plus onnxruntime when core does not use it, minus onnx when core exports ONNX."""
     mods = list(EXCLUDED_MODULES)
     if not uses_onnxruntime(root):
-        mods += ["onnxruntime", "ml_dtypes"]  # torch.onnx's exporter imports them lazily; we never export
+        # torch.onnx's exporter imports them lazily; without onnxruntime nothing runs an export
+        return mods + ["onnxruntime", "ml_dtypes", "onnx"]
     if uses_torch_onnx_export(root):
         mods = [m for m in mods if m != "onnx"]  # the legacy exporter needs onnx, not onnxscript
     elif "ml_dtypes" not in mods:

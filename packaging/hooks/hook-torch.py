@@ -17,8 +17,8 @@ warn_on_missing_hiddenimports = False
 
 datas = [d for d in collect_data_files(
     "torch", excludes=["**/*.h", "**/*.hpp", "**/*.cuh", "**/*.lib", "**/*.cpp", "**/*.pyi", "**/*.cmake",
-                       "**/test/**", "**/bin/**", "**/include/**", "**/testing/_internal/**"],
-) if not excluded(d[1] + "/x")]
+                       "**/test/**", "**/include/**", "**/testing/_internal/**"],
+) if not excluded(d[1] + "/" + d[0].rsplit("/", 1)[-1])]
 hiddenimports = collect_submodules("torch", filter=keep_torch_submodule)
 binaries = [b for b in collect_dynamic_libs("torch", search_patterns=PY_DYLIB_PATTERNS + ["*.so.*"])
             if not excluded(b[1] + "/" + b[0].rsplit("/", 1)[-1])]

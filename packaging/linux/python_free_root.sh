@@ -23,7 +23,7 @@ bind_ro "/$multiarch" "$root/$multiarch"
 [ -f /etc/ld.so.cache ] && touch "$root/etc/ld.so.cache" && bind_ro /etc/ld.so.cache "$root/etc/ld.so.cache"
 # mask every system libpython, so only the bundle's own interpreter can be used
 for lib in "/$multiarch"/libpython*; do
-  [ -e "$lib" ] && mount --bind /dev/null "$root$lib"
+  [ -f "$lib" ] && [ ! -L "$lib" ] && mount --bind /dev/null "$root$lib"
 done
 mount -t proc proc "$root/proc"
 bind_ro /sys "$root/sys"
@@ -32,9 +32,10 @@ mount -t tmpfs -o size=2g tmpfs "$root/tmp"
 mkdir -p "$root/tmp/home"
 
 # Prove the point before running: nothing called python exists in the new root.
-found=$(find "$root" -xdev \( -name 'python3*' -o -name 'libpython*' -o -name '.venv' \) \
+found=$(find "$root" -xdev \( -name 'python3' -o -name 'python3.[0-9]' -o -name 'python3.[0-9][0-9]' \
+          -o -name 'libpython*.so*' -o -name '.venv' -o -name 'site-packages' \) \
           -not -path "$root/opt/*" -not -path "$root/proc/*" -not -path "$root/sys/*" 2>/dev/null \
-        | while read -r f; do [ -s "$f" ] && echo "$f"; done || true)
+        | while read -r f; do { [ -d "$f" ] || [ -s "$f" ]; } && echo "$f"; done || true)
 if [ -n "$found" ]; then echo "python_free_root: python found in the root: $found" >&2; exit 3; fi
 
 chroot_bin=$(command -v chroot)

@@ -69,6 +69,9 @@ def test_main_prints_one_summary_line_and_cleans_up(tiny_registry, sample, capsy
     assert rc == selftest.EXIT_OK, lines
     assert "self-test PASSED" in lines[-1] and ", path " in lines[-1]  # the inference path chosen
     assert made and not Path(made[0]).exists(), "the temporary output folder should be removed"
+    from core.paths import user_log_dir
+
+    assert "self-test PASSED" in (user_log_dir() / "selftest.log").read_text()
 
 
 def test_main_keeps_outputs_in_a_given_folder(tiny_registry, sample, capsys, tmp_path):

@@ -80,7 +80,7 @@ def test_exclusions_drop_tests_and_keep_what_the_app_loads(rules):
     for kept in ("torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "PySide6/Qt/plugins/platforms/libqxcb.so",
                  "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
                  "PySide6/Qt/lib/libQt6Widgets.so.6", "resources/models/mage-s-1.0.0.safetensors",
-                 "cv2/cv2.abi3.so"):
+                 "cv2/cv2.abi3.so", "torch/bin/torch_shm_manager"):
         assert not rules.excluded(kept), kept
     mods = rules.excluded_modules(ROOT)
     for needed in ("torch", "PySide6.QtWidgets", "PySide6.QtGui", "cv2", "numpy", "pyqtgraph", "sqlite3",

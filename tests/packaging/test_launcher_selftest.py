@@ -71,3 +71,19 @@ def test_launch_clock_starts_before_the_entry_point():
     if sys.platform.startswith("linux"):
         assert origin == "process start"
         assert time.time() - start < 24 * 3600  # this test process, not the machine's boot
+
+
+def test_photo_paths_open_the_window(monkeypatch, tmp_path):
+    """What the desktop entry's %F passes: existing files go to the window, not the CLI."""
+    import app.main
+
+    photo = tmp_path / "eye.png"
+    photo.write_bytes(b"x")
+    calls = []
+    monkeypatch.setattr(app.main, "run_app", lambda argv: calls.append(list(argv)) or 0)
+    assert launcher.main([str(photo)]) == 0 and calls == [[str(photo)]]
+    cli = []
+    monkeypatch.setattr(launcher, "cli_main", lambda argv: cli.append(list(argv)) or 0)
+    launcher.main(["models"])  # a command, even if a file of that name existed
+    launcher.main([str(tmp_path / "missing.png")])  # not a path: the CLI explains
+    assert cli == [["models"], [str(tmp_path / "missing.png")]]
