@@ -228,8 +228,10 @@ def _time(backend: InferenceBackend, x: torch.Tensor, m: torch.Tensor, repeats: 
 
 def _try(
     backend: InferenceBackend, module: nn.Module, x: torch.Tensor, m: torch.Tensor,
-    ref: torch.Tensor | None, repeats: int,
+    ref: torch.Tensor | None, repeats: int, budget: float | None = None,
 ) -> tuple[Measurement, torch.Tensor | None]:
+    """Prepare, check fidelity, time. With `budget` (seconds), a warm-up slower than that
+    ends the try: the path cannot win, and timing it again would only delay the first photo."""
     meas = Measurement(backend.name, backend.threads)
     why = backend.available()
     if why:
@@ -238,10 +240,15 @@ def _try(
     try:
         backend.prepare(module, int(x.shape[-1]))
         meas.prepare_seconds = round(backend.prepare_seconds, 3)
+        t = time.perf_counter()
         out = backend(x, m)  # warm-up, and the output checked for fidelity
+        warm = time.perf_counter() - t
         meas.psnr_db = psnr_db(out, ref, m) if ref is not None else float("inf")
         if ref is not None and meas.psnr_db < MIN_PSNR_DB:
             meas.note = f"refused: output {meas.psnr_db:.1f} dB from float32 (needs >= {MIN_PSNR_DB:.0f} dB)"
+            return meas, out
+        if budget is not None and warm > budget:
+            meas.note = f"slower: first run {warm:.3f} s against {budget:.3f} s allowed"
             return meas, out
         meas.seconds = _time(backend, x, m, repeats)
         meas.ok = True
@@ -293,7 +300,8 @@ def select_backend(
     survivors: list[tuple[Measurement, InferenceBackend]] = []
     for n in threads:
         ref_backend = make_backend(ref_name, threads=n, model_key=model_key)
-        meas, out = _try(ref_backend, module, x, fov, None, repeats)
+        fastest = min((mb[0].seconds for mb in survivors if mb[0].seconds), default=None)
+        meas, out = _try(ref_backend, module, x, fov, None, repeats, _budget(fastest))
         measurements.append(meas)
         if out is not None and ref_out is None:
             ref_out = out
@@ -319,7 +327,7 @@ def select_backend(
             if n == best_threads:
                 continue
             other = backend.with_threads(n)
-            m2, _ = _try(other, module, x, fov, ref_out, repeats)
+            m2, _ = _try(other, module, x, fov, ref_out, repeats, _budget(meas.seconds))
             measurements.append(m2)
             if m2.ok:
                 others.append((m2, other))
@@ -353,6 +361,12 @@ def select_backend(
     if best.size != size:
         best.prepare(module, size)
     return InferenceChoice(best, reason, measurements, from_cache=False, key=key)
+
+
+def _budget(best: float | None) -> float | None:
+    """Warm-up time beyond which a try is abandoned: clearly slower than the best so far
+    (a warm-up includes one-off costs, hence the margin)."""
+    return None if best is None else 2.0 * best + 0.05
 
 
 def _fmt_db(v: float | None) -> str:
