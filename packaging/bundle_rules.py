@@ -130,9 +130,12 @@ SYSTEM_LIBRARIES = [
 ]
 """System libraries left to the workstation (matched at the bundle's top level only)."""
 
-STRIP_PATTERNS = ["torch/lib/*.so*", "torch/_C*.so", "libpython3*.so*", "PySide6/Qt/lib/libicu*"]
-"""Linux: libraries stripped of their symbol tables at build time (-100 MB for torch alone). Only
-these: strip on auditwheel-patched libraries (numpy.libs, opencv's .libs) makes them unloadable."""
+STRIP_PATTERNS = ["torch/lib/*.so*", "torch/_C*.so", "libpython3*.so*", "PySide6/Qt/lib/libicu*",
+                  "python3.*/lib-dynload/*.so", "numpy/*/*.so", "_libjpeg*.so", "safetensors/*.so",
+                  "google/_upb/*.so"]
+"""Linux: libraries stripped of their symbol tables at build time (-100 MB for torch, -20 MB for the
+rest). Only these: strip on the libraries auditwheel vendored and renamed (numpy.libs, opencv's .libs)
+makes them unloadable ("ELF load command address/offset not page-aligned")."""
 
 EXCLUDED_FILE_PATTERNS = [
     # torch: C++ test programs and protoc (torch/test 83 MB, torch/bin 50 MB), headers, test libraries
@@ -330,3 +333,67 @@ def write_windows_version_info(out: Path, version: str) -> bool:
 )
 """, encoding="utf-8")
     return True
+
+
+# ----------------------------------------------------------------------------- ICU data (Linux)
+ICU_DROPPED_ITEMS = ("zone/", "unit/", "curr/", "lang/", "region/", "translit/", "rbnf/", ".cnv")
+"""Qt links ICU for collation (file-name sorting), text boundaries and case mapping; these parts of
+ICU's 31 MB data library it never uses here: localised names of time zones, units, currencies,
+languages and regions, transliterators, spelled-out numbers, and legacy code-page converters
+(Qt decodes UTF-8/16 and Latin-1 itself; we decode no other text through Qt). QLocale's own
+names and formats are compiled into QtCore and unaffected. Saves ~20 MB."""
+
+
+def trim_icu_data(lib: Path, work: Path) -> Path | None:
+    """A copy of libicudata without ICU_DROPPED_ITEMS, or None when icupkg/cc are missing or it fails.
+
+    The data is the icudt<N>_dat symbol of the library; icupkg (Debian: icu-devtools) removes
+    items from it, and the C compiler wraps it back into a library with the same soname.
+    """
+    import re  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    tools = {t: shutil.which(t) for t in ("icupkg", "cc", "readelf", "objcopy")}
+    if not all(tools.values()):
+        print(f"bundle_rules: ICU data not trimmed (missing {[t for t, p in tools.items() if not p]}; "
+              "apt install icu-devtools gcc binutils): the bundle is ~20 MB larger")
+        return None
+    try:
+        syms = subprocess.run([tools["readelf"], "-Ws", "--dyn-syms", str(lib)], capture_output=True, text=True,
+                              check=True).stdout
+        m = re.search(r"\s([0-9a-f]+)\s+(0x[0-9a-f]+|\d+)\s+OBJECT\s+GLOBAL\s+\S+\s+\d+\s+(icudt(\d+)_dat)", syms)
+        secs = subprocess.run([tools["readelf"], "-SW", str(lib)], capture_output=True, text=True, check=True).stdout
+        ro = re.search(r"\.rodata\s+PROGBITS\s+([0-9a-f]+)\s+([0-9a-f]+)", secs)
+        if not m or not ro:
+            return None
+        value, size, symbol, ver = int(m.group(1), 16), int(m.group(2), 0), m.group(3), m.group(4)
+        offset = value - int(ro.group(1), 16) + int(ro.group(2), 16)
+        name = f"icudt{ver}l"
+        work.mkdir(parents=True, exist_ok=True)
+        with open(lib, "rb") as f:
+            f.seek(offset)
+            (work / f"{name}.dat").write_bytes(f.read(size))
+        listing = subprocess.run([tools["icupkg"], "-l", str(work / f"{name}.dat")], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        drop = [i for i in listing if i.startswith(ICU_DROPPED_ITEMS[:-1]) or i.endswith(ICU_DROPPED_ITEMS[-1])]
+        (work / "drop.txt").write_text("\n".join(drop) + "\n")
+        (work / "out").mkdir(exist_ok=True)
+        subprocess.run([tools["icupkg"], "-r", str(work / "drop.txt"), str(work / f"{name}.dat"),
+                        str(work / "out" / f"{name}.dat")], check=True, capture_output=True)
+        (work / "icudata.S").write_text(
+            f'    .section .rodata\n    .globl {symbol}\n    .type {symbol}, @object\n    .balign 16\n{symbol}:\n'
+            f'    .incbin "{work / "out" / (name + ".dat")}"\n    .size {symbol}, .-{symbol}\n'
+            '    .section .note.GNU-stack,"",@progbits\n')
+        out = work / lib.name
+        subprocess.run([tools["cc"], "-shared", "-nostdlib", f"-Wl,-soname,{lib.name}", "-o", str(out),
+                        str(work / "icudata.S")], check=True, capture_output=True)
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(str(out))[symbol]  # loads and exports the data symbol
+        print(f"bundle_rules: ICU data {lib.stat().st_size / 2**20:.1f} -> {out.stat().st_size / 2**20:.1f} MB "
+              f"({len(drop)} of {len(listing)} items dropped)")
+        return out
+    except (OSError, subprocess.CalledProcessError, AttributeError, ValueError) as exc:
+        print(f"bundle_rules: ICU data not trimmed ({exc}); the bundle is ~20 MB larger")
+        return None

@@ -132,3 +132,18 @@ def test_licences_are_collected_from_package_metadata(rules, tmp_path):
 def test_entry_point_calls_the_launcher():
     text = (ROOT / "packaging" / "entry.py").read_text()
     assert "from app.launcher import main" in text and "freeze_support()" in text
+
+
+def test_icu_data_trim_keeps_a_loadable_library(rules, tmp_path):
+    import ctypes
+    import shutil
+
+    lib = next((ROOT / ".venv").glob("lib/python3*/site-packages/PySide6/Qt/lib/libicudata.so.*"), None)
+    if lib is None or not all(shutil.which(t) for t in ("icupkg", "cc", "readelf")):
+        pytest.skip("needs PySide6's ICU on Linux and icupkg + cc (apt install icu-devtools gcc)")
+    out = rules.trim_icu_data(lib, tmp_path / "icu")
+    assert out is not None and out.name == lib.name
+    assert out.stat().st_size < lib.stat().st_size * 0.6
+    ctypes.CDLL(str(out))  # a real shared library that exports the data symbol
+    dropped = (tmp_path / "icu" / "drop.txt").read_text().split()
+    assert dropped and not any(i.startswith(("coll/", "brkitr/")) or i.endswith(".nrm") for i in dropped)
