@@ -31,6 +31,6 @@ cp "$here/fundus-studio.png" "$icons/fundus-studio.png"
 sed "s|@APPDIR@|$dest|g" "$here/fundus-studio.desktop" > "$apps/fundus-studio.desktop"
 ln -sfn "$dest/FundusStudio" "$bin/fundus-studio"
 command -v update-desktop-database >/dev/null && update-desktop-database -q "$apps" || true
-command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q "$(dirname "$(dirname "$icons")")" || true
+command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q "$(dirname "$(dirname "$icons")")" 2>/dev/null || true
 echo "Installed Fundus Studio to $dest (menu: Graphics / Science; command: fundus-studio)"
 echo "Check it with: $dest/FundusStudio --selftest"
