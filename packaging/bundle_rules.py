@@ -219,7 +219,8 @@ _LICENSE_NAMES = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS")
 def distributions_for(top_level_names: Iterable[str]) -> list[metadata.Distribution]:
     """Installed distributions that provide any of these top-level modules (sorted by name)."""
     mapping = metadata.packages_distributions()
-    names = sorted({d for top in top_level_names for d in mapping.get(top, [])}, key=str.lower)
+    names = sorted({d for top in top_level_names for d in mapping.get(top, []) if d.lower() != DIST_NAME},
+                   key=str.lower)
     out = []
     for name in names:
         try:

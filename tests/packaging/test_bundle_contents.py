@@ -123,10 +123,11 @@ def test_version_comes_from_package_metadata(rules):
 
 
 def test_licences_are_collected_from_package_metadata(rules, tmp_path):
-    out = rules.write_third_party_licences(tmp_path / "L.txt", ["numpy", "PySide6", "torch"])
+    out = rules.write_third_party_licences(tmp_path / "L.txt", ["numpy", "PySide6", "torch", "core", "app"])
     text = out.read_text()
     assert "numpy" in text and "torch" in text and "PySide6" in text
     assert "BSD" in text and "LGPL" in text
+    assert "fundus-studio " not in text  # our own package is not third-party
 
 
 def test_entry_point_calls_the_launcher():
