@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         w = self.engine.worker
         w.model_ready.connect(self._on_model_ready)
         w.model_failed.connect(self._on_model_failed)
+        w.preparing.connect(self._on_preparing)
         w.device_info.connect(self._on_device_info)
         w.models_listed.connect(self._on_models_listed)
         w.progress.connect(self._on_progress)
@@ -461,8 +462,15 @@ class MainWindow(QMainWindow):
 
     def _on_device_info(self, info: dict) -> None:
         self.device_label.setText(f"Device: {info.get('device_label', '')}")
-        self.device_label.setToolTip(info.get("device_reason", ""))
-        self.enhance_panel.device_note.setText(f"In use: {info.get('device_label', '')}")
+        path = info.get("inference_path", "")
+        tip = info.get("device_reason", "")
+        self.device_label.setToolTip(f"{tip}\nInference: {path}" if path else tip)
+        self.enhance_panel.device_note.setText(f"In use: {info.get('device_label', '')}"
+                                               + (f"\nInference: {path}" if path else ""))
+
+    def _on_preparing(self, message: str) -> None:
+        if not self.engine.busy():
+            self.enhance_panel.set_status(message)
 
     def _on_model_ready(self, info: dict) -> None:
         self._model_info = info

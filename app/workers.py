@@ -11,6 +11,7 @@ of large photos never freezes the window.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.errors import Cancelled, FundusError
+
+log = logging.getLogger(__name__)
 
 EnhancerFactory = Callable[[str | None, str], Any]
 SegmenterFactory = Callable[[str], Any]
@@ -68,8 +71,9 @@ class VesselPayload:
 class EngineWorker(QObject):
     """Lives on the engine thread. Slots are invoked through queued signals from EngineClient."""
 
-    model_ready = Signal(dict)
+    model_ready = Signal(dict)  # emitted on load, and again once the inference path is chosen
     model_failed = Signal(str)
+    preparing = Signal(str)  # a one-time setup step is running (message for the status line)
     device_info = Signal(dict)  # device, device_reason, device_label (before any model loads)
     models_listed = Signal(dict)  # models [(ref, title)], active ref, vessel (bool), error
     progress = Signal(int, int, int, str)  # job, done, total, message
@@ -119,6 +123,20 @@ class EngineWorker(QObject):
             self.model_failed.emit(_message(exc))
             return
         self.model_ready.emit(self._info())
+        self._prepare_inference()
+
+    def _prepare_inference(self) -> None:
+        """Choose the inference path now (measured once per computer and model, then cached), so the
+        first photo does not wait for it; a failure only means the first photo measures instead."""
+        prepare = getattr(self.enhancer, "prepare_inference", None)
+        if prepare is None:
+            return
+        self.preparing.emit("Finding the fastest way to run the model on this computer (first time only)…")
+        try:
+            prepare()
+        except Exception as exc:  # noqa: BLE001 - enhancement still works; it measures on the first photo
+            log.warning("could not choose the inference path in advance: %s", exc)
+        self.model_ready.emit(self._info())
 
     def _info(self) -> dict:
         e = self.enhancer
@@ -128,6 +146,7 @@ class EngineWorker(QObject):
             "device": getattr(choice, "device", "cpu"),
             "device_reason": getattr(choice, "reason", ""),
             "device_label": getattr(choice, "label", "CPU"),
+            "inference_path": str(getattr(e, "inference_path", "") or ""),
         }
 
     @Slot(object)

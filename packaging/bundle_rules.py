@@ -280,13 +280,15 @@ def _core_sources(root: Path = ROOT) -> Iterator[str]:
 
 
 def uses_onnxruntime(root: Path = ROOT) -> bool:
-    """onnxruntime ships when it is installed and core imports it (issue 9's inference backend).
+    """Whether onnxruntime (and onnx for the exporter) ship: only with FUNDUS_STUDIO_ONNXRUNTIME=1,
+    and then only when it is installed and core imports it (core.inference's backend).
 
-    FUNDUS_STUDIO_ONNXRUNTIME=1/0 forces the choice.
+    Left out of the CPU bundle by default: on the machine we measured it was no faster than
+    eager PyTorch (0.95x, docs/performance.md) and it costs 30 MB, which takes the bundle
+    over its 700 MB budget. Without it the inference selector simply skips that path.
     """
-    forced = os.environ.get("FUNDUS_STUDIO_ONNXRUNTIME")
-    if forced in ("0", "1"):
-        return forced == "1"
+    if os.environ.get("FUNDUS_STUDIO_ONNXRUNTIME") != "1":
+        return False
     try:
         metadata.version("onnxruntime")
     except metadata.PackageNotFoundError:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Check a built bundle the way a clinic workstation sees it (`make package-test` runs this).
 #   packaging/test_bundle.sh [dist/FundusStudio]
-# 1. size on disk <= FUNDUS_STUDIO_MAX_MB (default 760: the CPU bundle is ~735 MB with the ONNX
-#    Runtime path, over the 700 MB target - docs/packaging.md says where the rest goes; the
-#    limit catches growth);
+# 1. size on disk <= FUNDUS_STUDIO_MAX_MB (default 700, the issue's budget for the CPU bundle;
+#    a bundle with the optional ONNX Runtime path, FUNDUS_STUDIO_ONNXRUNTIME=1, is ~730 MB and
+#    needs FUNDUS_STUDIO_MAX_MB=760 - docs/packaging.md);
 # 2. the bundle, copied out of the source tree, with an empty environment (no venv, no
 #    PYTHONPATH/PYTHONHOME, PATH=/usr/bin:/bin): `--selftest` passes and `--startup-time`
 #    opens the window offscreen;
@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bundle=$(cd "${1:-dist/FundusStudio}" && pwd)
-max_mb=${FUNDUS_STUDIO_MAX_MB:-760}
+max_mb=${FUNDUS_STUDIO_MAX_MB:-700}
 max_start_s=${FUNDUS_STUDIO_MAX_START_S:-}
 work=$(mktemp -d /tmp/fundus-bundle-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT

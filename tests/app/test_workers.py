@@ -53,6 +53,21 @@ def test_enhance_reports_progress_and_result_once_the_model_is_loaded(tiny_model
         client.shutdown()
 
 
+def test_loading_a_model_chooses_its_inference_path_in_advance(tiny_model, qtbot):
+    client = EngineClient()
+    infos, notes = [], []
+    client.worker.model_ready.connect(infos.append)
+    client.worker.preparing.connect(notes.append)
+    try:
+        client.load_model(None, "cpu")
+        qtbot.waitUntil(lambda: len(infos) >= 2, timeout=60000)
+        assert notes and "fastest way" in notes[0]
+        assert infos[0]["inference_path"] == "chosen by measurement on the first photo"
+        assert infos[-1]["inference_path"] and infos[-1]["inference_path"] != infos[0]["inference_path"]
+    finally:
+        client.shutdown()
+
+
 def test_vessels_without_a_model_say_so(qtbot, registry):
     from functools import partial
 

@@ -103,8 +103,9 @@ def test_filter_toc_drops_files_and_links_to_them(rules, tmp_path):
     assert dropped == 10
 
 
-def test_inference_backends_follow_the_code(rules, tmp_path):
-    """onnxruntime (and onnx for the exporter) ship exactly when core uses them."""
+def test_inference_backends_follow_the_code(rules, tmp_path, monkeypatch):
+    """onnxruntime (and onnx for the exporter) ship only when asked for and core uses them."""
+    monkeypatch.setenv("FUNDUS_STUDIO_ONNXRUNTIME", "1")
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "a.py").write_text("import numpy\n")
     assert not rules.uses_onnxruntime(tmp_path) and not rules.uses_torch_onnx_export(tmp_path)
@@ -114,6 +115,9 @@ def test_inference_backends_follow_the_code(rules, tmp_path):
         assert rules.uses_onnxruntime(tmp_path)
         assert "onnxruntime" not in rules.excluded_modules(tmp_path)
     assert "onnx" not in rules.excluded_modules(tmp_path)
+    monkeypatch.delenv("FUNDUS_STUDIO_ONNXRUNTIME")  # the default CPU bundle leaves it out (700 MB budget)
+    assert not rules.uses_onnxruntime(tmp_path)
+    assert {"onnxruntime", "onnx", "ml_dtypes"} <= set(rules.excluded_modules(tmp_path))
 
 
 def test_version_comes_from_package_metadata(rules):
