@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 
 # The smallest MAGE-Net config that still has every part: GUI and training tests build it in milliseconds.
@@ -47,3 +48,16 @@ def make_fundus(height: int = 300, width: int = 360, radius: float | None = None
     img = np.clip(img, 0, 1) * disc[..., None]
     maxv = np.iinfo(dtype).max
     return np.rint(img * maxv).astype(dtype)
+
+
+class GainModel(torch.nn.Module):
+    """A pointwise colour correction: what it does at any resolution is known exactly."""
+
+    def __init__(self, gain: float = 0.6, offset: float = 0.15) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(gain))
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> torch.Tensor:
+        y = (x * self.gain + self.offset).clamp(0, 1)
+        return y * fov if fov is not None else y

@@ -9,20 +9,7 @@ import torch
 from core.enhance import EnhanceSettings, Enhancer
 from core.errors import Cancelled, FieldOfViewError
 from core.imaging.types import FundusImage
-from tests.synthetic import make_fundus
-
-
-class GainModel(torch.nn.Module):
-    """A pointwise colour correction: what it does at any resolution is known exactly."""
-
-    def __init__(self, gain: float = 0.6, offset: float = 0.15) -> None:
-        super().__init__()
-        self.gain = torch.nn.Parameter(torch.tensor(gain))
-        self.offset = offset
-
-    def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> torch.Tensor:
-        y = (x * self.gain + self.offset).clamp(0, 1)
-        return y * fov if fov is not None else y
+from tests.synthetic import GainModel, make_fundus
 
 
 def image_of(pixels: np.ndarray) -> FundusImage:

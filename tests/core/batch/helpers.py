@@ -9,20 +9,15 @@ import numpy as np
 import torch
 
 from core.enhance import EnhanceSettings, Enhancer
+from tests.synthetic import GainModel as SyntheticGain
 from tests.synthetic import make_fundus
 
 
-class GainModel(torch.nn.Module):
+class GainModel(SyntheticGain):
     """A pointwise colour correction: cheap, deterministic, resolution independent."""
 
     def __init__(self, gain: float = 0.8, offset: float = 0.1) -> None:
-        super().__init__()
-        self.gain = torch.nn.Parameter(torch.tensor(gain))
-        self.offset = offset
-
-    def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> torch.Tensor:
-        y = (x * self.gain + self.offset).clamp(0, 1)
-        return y * fov if fov is not None else y
+        super().__init__(gain, offset)
 
 
 class Card:
