@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from core.enhance import EnhanceSettings, Enhancer
 from core.errors import Cancelled, FieldOfViewError

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from core.enhance import EnhanceSettings, Enhancer
 from tests.synthetic import GainModel as SyntheticGain
