@@ -32,7 +32,7 @@ from core.device import DeviceChoice, choose_device
 from core.errors import Cancelled, FundusError, ModelError
 from core.imaging.fov import FieldOfView, SquareFrame, detect_fov
 from core.imaging.guided_upsample import apply_to_photo, local_linear_coefficients
-from core.imaging.highlights import keep_clipped_highlights
+from core.imaging.unrecorded import keep_unrecorded
 from core.imaging.types import FundusImage
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
@@ -412,7 +412,7 @@ class Enhancer:
         t2 = time.perf_counter()
         # Radius scales with the network resolution so the fit covers the same retinal area.
         radius = max(1, int(round(s.guide_radius * job.size / s.working_size)))
-        out_small = keep_clipped_highlights(job.small, out_small, job.small_mask)
+        out_small = keep_unrecorded(job.small, out_small, job.small_mask)
         a, b = local_linear_coefficients(job.small, out_small, radius, s.guide_eps, weight=job.small_mask)
         # a * photo + b, FOV-masked, clipped and rounded band by band in the photo's own geometry
         pixels = self._apply(image, job, a, b)
