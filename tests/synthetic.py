@@ -61,3 +61,20 @@ class GainModel(torch.nn.Module):
     def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> torch.Tensor:
         y = (x * self.gain + self.offset).clamp(0, 1)
         return y * fov if fov is not None else y
+
+
+def guided_case(shape: tuple[int, int], dtype: type, grid: int, seed: int):
+    """A photo, its FOV and square frame, and smooth random guided-step coefficients (a, b) on a
+    grid x grid working-size map: the input of core.imaging.guided_upsample.apply_to_photo.
+
+    Returns (photo, fov, frame, square_mask, a, b, max_value).
+    """
+    from core.imaging.fov import SquareFrame, detect_fov  # noqa: PLC0415
+
+    photo = make_fundus(*shape, dtype=dtype)
+    fov = detect_fov(photo)
+    frame = SquareFrame.from_fov(fov, photo.shape)
+    rng = np.random.default_rng(seed)
+    a = cv2.GaussianBlur(rng.uniform(0.7, 1.4, (grid, grid, 3)).astype(np.float32), (0, 0), 3)
+    b = cv2.GaussianBlur(rng.uniform(-0.1, 0.1, (grid, grid, 3)).astype(np.float32), (0, 0), 3)
+    return photo, fov, frame, frame.to_square(fov.mask), a, b, int(np.iinfo(dtype).max)

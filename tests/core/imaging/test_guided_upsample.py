@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
-from core.imaging.fov import SquareFrame, detect_fov
 from core.imaging.guided_upsample import apply_to_photo, apply_upsampled
-from tests.synthetic import make_fundus
+from tests.synthetic import guided_case
 
 
 @pytest.mark.parametrize("shape,dtype", [((300, 420), np.uint8), ((410, 330), np.uint16), ((257, 260), np.uint8)])
 def test_banded_apply_matches_full_size_apply(shape, dtype):
-    photo = make_fundus(*shape, dtype=dtype)
-    top = np.iinfo(dtype).max
-    fov = detect_fov(photo)
-    frame = SquareFrame.from_fov(fov, photo.shape)
-    sq_mask = frame.to_square(fov.mask)
-    rng = np.random.default_rng(1)
-    a = cv2.GaussianBlur(rng.uniform(0.7, 1.4, (64, 64, 3)).astype(np.float32), (0, 0), 3)
-    b = cv2.GaussianBlur(rng.uniform(-0.1, 0.1, (64, 64, 3)).astype(np.float32), (0, 0), 3)
+    photo, fov, frame, sq_mask, a, b, top = guided_case(shape, dtype, grid=64, seed=1)
     square = frame.to_square(photo).astype(np.float32) / top
     full = apply_upsampled(square, a, b) * sq_mask[..., None]
     expected = np.rint(frame.from_square(np.clip(full, 0, 1), fill=0.0) * top).astype(dtype)

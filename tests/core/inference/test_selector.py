@@ -149,28 +149,6 @@ def test_psnr_is_measured_inside_the_fov_only():
     assert np.isfinite(psnr_db(a, b))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_gpu_guided_step_matches_the_cpu_one(dtype):
-    import cv2
-
-    from core.imaging.fov import SquareFrame, detect_fov
-    from core.imaging.guided_upsample import apply_to_photo
-    from core.inference.gpu_upsample import apply_to_photo_torch
-    from tests.synthetic import make_fundus
-
-    photo = make_fundus(260, 330, dtype=dtype)
-    fov = detect_fov(photo)
-    frame = SquareFrame.from_fov(fov, photo.shape)
-    sq = frame.to_square(fov.mask)
-    rng = np.random.default_rng(2)
-    a = cv2.GaussianBlur(rng.uniform(0.7, 1.4, (48, 48, 3)).astype(np.float32), (0, 0), 3)
-    b = cv2.GaussianBlur(rng.uniform(-0.1, 0.1, (48, 48, 3)).astype(np.float32), (0, 0), 3)
-    top = np.iinfo(dtype).max
-    ref = apply_to_photo(photo, frame, sq, a, b, top)
-    got = apply_to_photo_torch(photo, frame, sq, a, b, top, device="cpu")
-    assert got.dtype == dtype and np.abs(got.astype(int) - ref.astype(int)).max() <= 1
-
-
 def test_fast_graphs_keep_the_picture():
     from core.inference.graph import ClampPReLU, inference_graph
 
