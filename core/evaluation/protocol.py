@@ -327,6 +327,27 @@ def noref_table(
     return {"rows": table, "images": used, "examples": examples}
 
 
+def _degrader(tag: str, combos: Sequence[str], cache: dict[int, np.ndarray],
+              then: EnhanceFn | None = None) -> EnhanceFn:
+    """Transform for one pass over a vessel set: photo k (in the order the set is read) is degraded
+    with combination k mod len(combos) and a fixed seed, cached 8-bit, then given to `then`."""
+    from core.degrade import degrade  # noqa: PLC0415
+
+    counter = {"k": 0}
+
+    def transform(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
+        k = counter["k"]
+        counter["k"] += 1
+        if k not in cache:
+            c = combos[k % len(combos)]
+            d, _ = degrade(rgb * fov[..., None], fov, c, seed=case_seed(f"vessel/{tag}/{k:02d}", c))
+            cache[k] = _u8(d)
+        low = cache[k].astype(np.float32) * np.float32(1 / 255)
+        return low if then is None else then(low, fov)
+
+    return transform
+
+
 VESSEL_SETS = ("drive_test", "hrf_test")
 """DRIVE test 01-20 (565x584) and HRF 09-10 of each class at native 3504x2336."""
 
@@ -349,7 +370,7 @@ def vessel_recovery(
     The degraded photos are made once per set and shared by every method (8-bit, as on disk).
     ids: optional subset of each set's images (quick checks).
     """
-    from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
+    from core.degrade import COMBINATIONS  # noqa: PLC0415
     from core.evaluation.vessel_eval import evaluate_vessels  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
@@ -359,29 +380,10 @@ def vessel_recovery(
     total = runs_per_set * len(datasets)
     for d_index, dataset in enumerate(datasets):
         tag = "drive" if dataset == "drive_test" else "hrf"
-        cache: dict[int, np.ndarray] = {}
-
-        def degraded_transform(tag: str = tag, cache: dict[int, np.ndarray] = cache):
-            counter = {"k": 0}
-
-            def t(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
-                k = counter["k"]
-                counter["k"] += 1
-                if k not in cache:
-                    c = combos[k % len(combos)]
-                    d, _ = degrade(rgb * fov[..., None], fov, c, seed=case_seed(f"vessel/{tag}/{k:02d}", c))
-                    cache[k] = _u8(d)
-                return cache[k].astype(np.float32) * np.float32(1 / 255)
-
-            return t
-
-        def applied(fn: EnhanceFn, make=degraded_transform):
-            deg = make()
-            return lambda rgb, fov: fn(deg(rgb, fov), fov)
-
+        cache: dict[int, np.ndarray] = {}  # photo k of the set, degraded once, shared by every method
         rows: dict[str, Any] = {}
-        runs: list[tuple[str, Any]] = [("clean", None), ("degraded input", degraded_transform())]
-        runs += [(name, applied(fn)) for name, fn in methods.items()]
+        runs: list[tuple[str, Any]] = [("clean", None), ("degraded input", _degrader(tag, combos, cache))]
+        runs += [(name, _degrader(tag, combos, cache, then=fn)) for name, fn in methods.items()]
         for i, (name, transform) in enumerate(runs):
             check_stop(should_stop)
             report(progress, d_index * runs_per_set + i, total, f"vessels {dataset}: {name}")
