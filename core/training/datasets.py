@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -226,23 +228,34 @@ def load_source(spec: SourceSpec, cache_dir: Path | None, max_side: int = CACHE_
             ves = np.load(d / "vessels.npy") if info["has_vessels"] else None
             return Source(spec.id, np.load(d / "image.npy"), np.load(d / "fov.npy"), ves, int(info["native_side"]))
         except (OSError, ValueError, KeyError):
-            pass  # damaged cache entry: rebuild it
+            shutil.rmtree(d, ignore_errors=True)  # damaged cache entry: rebuild it
     src = prepare_source(spec, max_side)
-    tmp = d.with_name(d.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    np.save(tmp / "image.npy", src.image)
-    np.save(tmp / "fov.npy", src.fov)
-    if src.vessels is not None:
-        np.save(tmp / "vessels.npy", src.vessels)
-    (tmp / "meta.json").write_text(
-        json.dumps({"id": spec.id, "has_vessels": src.vessels is not None, "native_side": src.native_side})
-    )
-    if d.exists():
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(d, ignore_errors=True)
-    tmp.rename(d)
+    _write_cache_entry(d, spec.id, src)
     return src
+
+
+def _write_cache_entry(d: Path, source_id: str, src: Source) -> None:
+    """Write into a private temporary folder, then rename: runs started side by side
+    (a teacher-student run and its supervised control) may build the same entry at once."""
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".tmp", dir=d.parent))
+    try:
+        np.save(tmp / "image.npy", src.image)
+        np.save(tmp / "fov.npy", src.fov)
+        if src.vessels is not None:
+            np.save(tmp / "vessels.npy", src.vessels)
+        (tmp / "meta.json").write_text(
+            json.dumps({"id": source_id, "has_vessels": src.vessels is not None, "native_side": src.native_side})
+        )
+        if d.exists() and not (d / "meta.json").exists():
+            shutil.rmtree(d, ignore_errors=True)  # an unfinished entry left by an older version
+        try:
+            tmp.rename(d)
+        except OSError:
+            if not (d / "meta.json").exists():  # not another process's finished entry: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_sources(

@@ -48,6 +48,57 @@ def test_prepare_and_cache_roundtrip(tmp_path):
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+def _one_source_spec(tmp_path):
+    img = make_fundus(160, 200, seed=6)
+    cv2.imwrite(str(tmp_path / "b.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "b_mask.png"), (img.max(axis=2) > 0).astype(np.uint8) * 255)
+    return ds.SourceSpec("x/b", tmp_path / "b.png", tmp_path / "b_mask.png", tmp_path / "b_mask.png")
+
+
+def test_cache_built_by_two_runs_at_once(tmp_path, monkeypatch):
+    """A teacher-student run and its supervised control start together and build the same entries."""
+    import threading
+
+    spec = _one_source_spec(tmp_path)
+    real_prepare = ds.prepare_source
+    both_prepared = threading.Barrier(2)
+
+    def prepare_in_step(spec, max_side):  # both builders finish preparing before either writes
+        src = real_prepare(spec, max_side)
+        both_prepared.wait(timeout=30)
+        return src
+
+    monkeypatch.setattr(ds, "prepare_source", prepare_in_step)
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(ds.load_source(spec, tmp_path / "cache", max_side=96))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and len(results) == 2
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [ds._cache_key(spec, 96)]  # no temporary left
+    monkeypatch.setattr(ds, "prepare_source", real_prepare)
+    cached = ds.load_source(spec, tmp_path / "cache", max_side=96)
+    assert np.array_equal(cached.image, results[0].image)
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path):
+    spec = _one_source_spec(tmp_path)
+    first = ds.load_source(spec, tmp_path / "cache", max_side=96)
+    entry = tmp_path / "cache" / ds._cache_key(spec, 96)
+    (entry / "image.npy").write_bytes(b"not an array")
+    again = ds.load_source(spec, tmp_path / "cache", max_side=96)
+    assert np.array_equal(again.image, first.image)
+    assert np.array_equal(np.load(entry / "image.npy"), first.image)  # repaired on disk
+
+
 def test_pool_is_a_function_of_the_step_and_rank():
     srcs = tiny_sources(3)
     a = ds.SyntheticPool(srcs, size=3, refresh=1, seed=5, rank=0, scales=ds.ScaleJitter((64, 96), (80, 96), 0.2))
