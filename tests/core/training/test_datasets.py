@@ -60,15 +60,22 @@ def test_cache_built_by_two_runs_at_once(tmp_path, monkeypatch):
     import threading
 
     spec = _one_source_spec(tmp_path)
-    real_prepare = ds.prepare_source
-    both_prepared = threading.Barrier(2)
+    real_save = np.save
+    both_writing = threading.Barrier(2)
+    first_write = threading.local()
 
-    def prepare_in_step(spec, max_side):  # both builders finish preparing before either writes
-        src = real_prepare(spec, max_side)
-        both_prepared.wait(timeout=30)
-        return src
+    class NumpyWithBarrier:  # `ds.np`, except that both builders start writing together
+        def __getattr__(self, name):
+            return getattr(np, name)
 
-    monkeypatch.setattr(ds, "prepare_source", prepare_in_step)
+        @staticmethod
+        def save(path, array):
+            if not getattr(first_write, "done", False):
+                first_write.done = True
+                both_writing.wait(timeout=30)
+            real_save(path, array)
+
+    monkeypatch.setattr(ds, "np", NumpyWithBarrier())
     results, errors = [], []
 
     def build():
@@ -84,7 +91,7 @@ def test_cache_built_by_two_runs_at_once(tmp_path, monkeypatch):
         t.join(timeout=60)
     assert not errors and len(results) == 2
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [ds._cache_key(spec, 96)]  # no temporary left
-    monkeypatch.setattr(ds, "prepare_source", real_prepare)
+    monkeypatch.setattr(ds, "np", np)
     cached = ds.load_source(spec, tmp_path / "cache", max_side=96)
     assert np.array_equal(cached.image, results[0].image)
 
