@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "core.commands.enhance",
     "core.commands.models",
     "core.commands.bench",
+    "core.commands.optimise",
     "core.commands.batch",
     "core.commands.bench_batch",
     "core.commands.train",

@@ -38,7 +38,7 @@ from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
 
 MODES = ("fast", "tiled")
-BACKENDS = ("auto", "eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16",
+BACKENDS = ("auto", "eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16", "aot", "aot_bf16",
             "cuda_fp32", "cuda_fp16", "cuda_bf16")
 
 log = logging.getLogger(__name__)

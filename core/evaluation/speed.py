@@ -284,8 +284,8 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
     """Network alone at the working size on each path and thread count: time, fidelity, preparation.
 
     Rows are keyed "path@threads" (CPU) or "path" (GPU); `best` gives each path's fastest row.
-    Compiled paths are measured at the reference's best thread count only (each count is
-    another compilation). `keep`, when given, receives each path's fastest prepared backend,
+    Compiled and AOT paths are measured at the reference's best thread count only (each count
+    is another compilation); an AOT package missing for this model is built first. `keep`, when given, receives each path's fastest prepared backend,
     so the end-to-end runs reuse it instead of exporting or compiling again.
     """
     from core.inference import make_backend, psnr_db  # noqa: PLC0415
@@ -299,12 +299,12 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
     prepared: dict[str, Any] = {}
     for name in order:
         counts = threads
-        if name.startswith("compiled") and device == "cpu" and ref_out is not None:
+        if name.startswith(("compiled", "aot")) and device == "cpu" and ref_out is not None:
             ref_rows = [r for r in rows.values() if r.get("path") == ref_name and "seconds" in r]
             counts = [min(ref_rows, key=lambda r: r["seconds"]["median"])["threads"]] if ref_rows else threads[:1]
         for n in counts:
             key = f"{name}@{n}" if n else name
-            backend = make_backend(name, threads=n, model_key=model_key)
+            backend = make_backend(name, threads=n, model_key=model_key, build=True)  # AOT: compile if missing
             why = backend.available()
             if why:
                 rows[name] = {"path": name, "available": False, "note": why}
@@ -331,6 +331,8 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
                          "seconds": summary(times),
                          "psnr_db_vs_float32": "identical" if not np.isfinite(p) else round(p, 1),
                          "prepare_s": round(backend.prepare_seconds, 2), "peak_rss_mb": round(mem.peak, 1)}
+            if getattr(backend, "package", None) is not None:  # AOT: a load, or a one-off build plus a load
+                rows[key]["compiled_now_s"] = round(backend.build_seconds, 1) if backend.built_now else None
             log(f"  network {key}: {statistics.median(times):.3f} s (prepare {backend.prepare_seconds:.1f} s, "
                 f"{rows[key]['psnr_db_vs_float32']} dB)")
             prepared[key] = backend

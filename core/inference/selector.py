@@ -34,6 +34,7 @@ from core.inference.backends import (
     CpuBF16Backend,
     InferenceBackend,
 )
+from core.inference.aot import AOT_PATHS, AotBackend, AotBF16Backend, PackageMissing, built_packages
 from core.inference.cuda import CudaBackend, CudaBF16Backend, CudaFP16Backend
 from core.inference.onnx_backend import OnnxRuntimeBackend, ort_version
 
@@ -49,10 +50,11 @@ FINAL_ROUNDS = 3
 """Interleaved re-timing rounds of the three fastest paths before choosing."""
 
 CACHE_SCHEMA = 1
-CPU_PATHS = ("eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16")
+CPU_PATHS = ("eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16", "aot", "aot_bf16")
 CUDA_PATHS = ("cuda_fp32", "cuda_fp16", "cuda_bf16")
-AUTO_EXCLUDED = ("compiled", "compiled_bf16")
-"""Compiling costs tens of seconds in every new process: opt in with FUNDUS_STUDIO_COMPILE=1."""
+AUTO_EXCLUDED = ("compiled", "compiled_bf16", "aot", "aot_bf16")
+"""Compiling costs tens of seconds in every new process: opt in with FUNDUS_STUDIO_COMPILE=1.
+The AOT paths join automatically once `fundus-studio optimise` has built their package."""
 
 _FACTORIES: dict[str, Callable[..., InferenceBackend]] = {
     "eager": InferenceBackend,
@@ -61,6 +63,8 @@ _FACTORIES: dict[str, Callable[..., InferenceBackend]] = {
     "onnxruntime": OnnxRuntimeBackend,
     "compiled": CompiledBackend,
     "compiled_bf16": CompiledBF16Backend,
+    "aot": AotBackend,
+    "aot_bf16": AotBF16Backend,
     "cuda_fp32": CudaBackend,
     "cuda_fp16": CudaFP16Backend,
     "cuda_bf16": CudaBF16Backend,
@@ -68,12 +72,15 @@ _FACTORIES: dict[str, Callable[..., InferenceBackend]] = {
 PATHS = tuple(_FACTORIES)
 
 
-def make_backend(name: str, threads: int | None = None, model_key: str | None = None) -> InferenceBackend:
-    """A fresh, unprepared backend by name."""
+def make_backend(name: str, threads: int | None = None, model_key: str | None = None,
+                 build: bool = False) -> InferenceBackend:
+    """A fresh, unprepared backend by name; `build` lets an AOT path compile its package when missing."""
     if name not in _FACTORIES:
         raise ValueError(f"unknown inference path {name!r}; choose one of {', '.join(PATHS)}")
     if name == "onnxruntime":
         return OnnxRuntimeBackend(threads=threads, model_key=model_key)
+    if name in AOT_PATHS:
+        return _FACTORIES[name](threads=threads, model_key=model_key, build=build)  # type: ignore[call-arg]
     return _FACTORIES[name](threads=threads)
 
 
@@ -256,6 +263,9 @@ def _try(
         meas.seconds = _time(backend, x, m, repeats)
         meas.ok = True
         return meas, out
+    except PackageMissing as exc:
+        meas.note = f"not available: {exc}"
+        return meas, None
     except Exception as exc:  # noqa: BLE001 - any failing path is skipped, with the reason kept
         meas.note = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
         log.warning("inference path %s failed: %s", backend.name, exc)
@@ -281,9 +291,13 @@ def select_backend(
     from core.inference.graph import module_fingerprint  # noqa: PLC0415
 
     model_key = model_key or module_fingerprint(module)
-    cands = list(candidates) if candidates is not None else default_candidates(device)
-    ref_name = reference_for(device)
     size = int(x.shape[-1])
+    built = built_packages(model_key, size) if device == "cpu" else {}
+    if candidates is None:  # automatic: the AOT paths join once their package exists
+        cands = default_candidates(device) + [p for p in built if p not in default_candidates(device)]
+    else:
+        cands = list(candidates)
+    ref_name = reference_for(device)
     key = cache_key(model_key, size, device, cands)
     path = cache_file()
     if use_cache:
@@ -318,7 +332,10 @@ def select_backend(
     for name in cands:
         if name == ref_name:
             continue
-        backend = make_backend(name, threads=best_threads, model_key=model_key)
+        n = best_threads
+        if name in built and n not in built[name]:
+            n = max(built[name])  # a package fixes its thread count: time the one that exists
+        backend = make_backend(name, threads=n, model_key=model_key)
         meas, _ = _try(backend, module, x, fov, ref_out, repeats)
         measurements.append(meas)
         if meas.ok:
