@@ -348,6 +348,15 @@ def _degrader(tag: str, combos: Sequence[str], cache: dict[int, np.ndarray],
     return transform
 
 
+def _auc_by_combination(per_image: Sequence[Mapping[str, Any]], combos: Sequence[str]) -> dict[str, float]:
+    """Mean per-image AUC of the photos degraded with each combination (photo k got combination
+    k mod len(combos)): shows which degradations a method recovers from and which it makes worse."""
+    groups: dict[str, list[float]] = {}
+    for k, rec in enumerate(per_image):
+        groups.setdefault(combos[k % len(combos)], []).append(float(rec["auc"]))
+    return {c: float(np.mean(v)) for c, v in groups.items()}
+
+
 VESSEL_SETS = ("drive_test", "hrf_test")
 """DRIVE test 01-20 (565x584) and HRF 09-10 of each class at native 3504x2336."""
 
@@ -390,6 +399,8 @@ def vessel_recovery(
             r = evaluate_vessels(segmenter, dataset, transform, data_root=data_root, should_stop=should_stop,
                                  ids=list(ids[dataset]) if ids and dataset in ids else None)
             rows[name] = {k: float(r[k]) for k in keys if k in r}
+            if name != "clean":
+                rows[name]["auc_by_combination"] = _auc_by_combination(r["per_image"], combos)
         clean, low = rows["clean"]["auc"], rows["degraded input"]["auc"]
         for name in methods:
             if clean != low:
@@ -583,11 +594,28 @@ def markdown(rep: dict[str, Any]) -> str:
             for name, r in block["rows"].items():
                 lines.append(f"| {name} | {_f(r.get('auc'), 4)} | {_f(r.get('accuracy'), 4)} | {_f(r.get('iou'), 4)} | "
                              f"{_f(r.get('dice'), 4)} | {_f(r.get('auc_recovery'), 3)} |")
+            lines += _by_combination_table(block["rows"])
     tg = rep.get("targets")
     if tg:
         lines += ["", "## Targets", "", "```", *[f"{k}: {v}" for k, v in tg.items()], "```"]
     lines += ["", f"Timings (s): {rep.get('timings_s')}; torch threads: {rep.get('threads')}", ""]
     return "\n".join(lines)
+
+
+def _by_combination_table(rows: Mapping[str, Any]) -> list[str]:
+    """Mean per-image AUC by degradation combination, one column per combination."""
+    combos: list[str] = []
+    for r in rows.values():
+        combos += [c for c in r.get("auc_by_combination", {}) if c not in combos]
+    if not combos:
+        return []
+    out = ["", "Mean per-image AUC by degradation (each photo gets one combination):", "",
+           "| input | " + " | ".join(combos) + " |", "|---|" + "---|" * len(combos)]
+    for name, r in rows.items():
+        by = r.get("auc_by_combination")
+        if by:
+            out.append(f"| {name} | " + " | ".join(_f(by.get(c), 4) for c in combos) + " |")
+    return out
 
 
 def contact_sheets(rep: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -131,9 +131,15 @@ def test_vessel_recovery_rows_ratios_and_markdown_on_both_sets(tmp_path):
         assert rows["flatten"]["auc"] == pytest.approx(0.5)
         if rows["clean"]["auc"] > rows["degraded input"]["auc"] > 0.5:
             assert rows["flatten"]["auc_recovery"] < 0
+    by = rep["sets"]["drive_test"]["rows"]["identity"]["auc_by_combination"]
+    assert set(by) == {"i", "isb"}  # photo 01 got "i", photo 02 got "isb"
+    assert by == pytest.approx(rep["sets"]["drive_test"]["rows"]["degraded input"]["auc_by_combination"])
+    assert rep["sets"]["hrf_test"]["rows"]["flatten"]["auc_by_combination"] == pytest.approx({"i": 0.5})
+    assert "auc_by_combination" not in rep["sets"]["drive_test"]["rows"]["clean"]
     # each method saw the same degraded photos, in the same order
     assert len(calls) == 3 and calls[0][1] != calls[1][1]
     md = markdown({"protocol_version": 1, "seed": 0, "working_size": 64, "vessel_recovery": rep,
                    "synthetic_512": {"cases": 0, "images": [], "combinations": [], "rows": {}}})
     assert "Vessel recovery (DRIVE test 01-20" in md and "Vessel recovery (HRF 09-10" in md
-    assert md.count("| flatten |") == 2
+    assert md.count("| flatten |") == 4  # recovery table and by-combination table, both sets
+    assert "| input | i | isb |" in md
