@@ -218,6 +218,8 @@ class MainWindow(QMainWindow):
         self.act_models_refresh = self._act("&Refresh model list", self.refresh_models)
         self.act_models = self._act("&Manage models\u2026", self.show_models, None, "Installed models and their cards; set active, roll back, import, export")
         self.act_adapt = self._act("&Adapt to this site\u2026", self.show_adapt_wizard, None, "Adapt the model to this site's camera with unlabelled photos")
+        self.act_optimise = self._act("&Optimise for this computer\u2026", self.show_optimise, None,
+                                      "Compile the model for this computer's processor once (needs a C++ compiler)")
         self.act_batch = self._act("&Batch panel", self.show_batch, "Ctrl+B", "Enhance whole folders in the background (Ctrl+B)")
         self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1")
         self.act_about = self._act("&About Fundus Studio", self.show_about)
@@ -440,6 +442,7 @@ class MainWindow(QMainWindow):
         self.models_menu.addSeparator()
         self.models_menu.addAction(self.act_models)
         self.models_menu.addAction(self.act_adapt)
+        self.models_menu.addAction(self.act_optimise)
         self.models_menu.addAction(self.act_models_refresh)
 
     def _choose_model(self, ref: str) -> None:
@@ -960,6 +963,23 @@ class MainWindow(QMainWindow):
             return
         self.adapt_wizard = open_adapt_wizard(self)
         self.adapt_wizard.finished.connect(lambda _r: self.refresh_models())
+
+    def show_optimise(self) -> None:
+        """Compile the active model for this computer in a child process, then choose the path again."""
+        from core.inference.backends import find_compiler  # noqa: PLC0415
+
+        if find_compiler() is None:
+            QMessageBox.information(
+                self, "Optimise for this computer",
+                "No C++ compiler (g++ or clang++) was found on this computer, so the model cannot be "
+                "compiled here. Fundus Studio already uses the fastest way to run it that needs none.")
+            return
+        from app.dialogs.optimise_dialog import OptimiseDialog  # noqa: PLC0415
+
+        dialog = OptimiseDialog(self.enhance_panel.model_ref(), self)
+        dialog.succeeded.connect(self.engine.reselect_inference)
+        dialog.start()
+        dialog.exec()
 
     # ================================================================ help
     def show_shortcuts(self) -> None:

@@ -125,6 +125,14 @@ class EngineWorker(QObject):
         self.model_ready.emit(self._info())
         self._prepare_inference()
 
+    def reselect_inference(self) -> None:
+        """Choose the inference path again (a compiled package was just built for this computer)."""
+        forget = getattr(self.enhancer, "forget_inference", None)
+        if forget is None:
+            return
+        forget()
+        self._prepare_inference()
+
     def _prepare_inference(self) -> None:
         """Choose the inference path now (measured once per computer and model, then cached), so the
         first photo does not wait for it; a failure only means the first photo measures instead."""
@@ -246,6 +254,7 @@ class EngineClient(QObject):
 
     _req_load = Signal(object, str)
     _req_probe = Signal(str)
+    _req_reselect = Signal()
     _req_list = Signal(object)
     _req_enhance = Signal(int, object, str)
     _req_vessels = Signal(int, object, object, object, str)
@@ -263,6 +272,7 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self._req_load.connect(self.worker.load_model)
         self._req_probe.connect(self.worker.probe_device)
+        self._req_reselect.connect(self.worker.reselect_inference)
         self._req_list.connect(self.worker.list_models)
         self._req_enhance.connect(self.worker.enhance)
         self._req_vessels.connect(self.worker.vessels)
@@ -289,6 +299,9 @@ class EngineClient(QObject):
 
     def probe_device(self, preference: str) -> None:
         self._req_probe.emit(preference)
+
+    def reselect_inference(self) -> None:
+        self._req_reselect.emit()
 
     def list_models(self, registry: Any = None) -> None:
         self._req_list.emit(registry)

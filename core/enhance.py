@@ -227,6 +227,11 @@ class Enhancer:
             return "chosen by measurement on the first photo"
         return self.backend_request
 
+    def forget_inference(self) -> None:
+        """Drop the chosen inference paths, so the next photo (or prepare_inference) chooses again:
+        after `fundus-studio optimise` has built a compiled package, for instance."""
+        self._inference.clear()
+
     def prepare_inference(self, x: torch.Tensor | None = None, fov: torch.Tensor | None = None,
                           progress: Any = None) -> Any:
         """Choose (or load the cached choice of) the inference path for the working size now.

@@ -304,6 +304,7 @@ def test_removing_photos_from_the_list_leaves_files_alone(window, qtbot, photos)
 def test_adapt_wizard_opens_from_the_models_menu(window, qtbot):
     pytest.importorskip("app.wizard")
     assert window.act_adapt in window.models_menu.actions()
+    assert window.act_optimise in window.models_menu.actions()
     window.act_adapt.trigger()
     assert window.adapt_wizard is not None and window.adapt_wizard.isVisible()
     window.act_adapt.trigger()  # again: the same wizard comes forward

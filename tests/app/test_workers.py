@@ -96,3 +96,22 @@ def test_loader_reads_photos_and_thumbnails(qtbot, photos, tmp_path):
         client.shutdown()
     thumb = make_thumbnail(np.full((400, 800, 3), 40000, np.uint16), 16, size=96)
     assert thumb.shape == (48, 96, 3) and thumb.dtype == np.uint8 and thumb[0, 0, 0] == 40000 >> 8
+
+
+def test_reselecting_the_inference_path_chooses_again(tiny_model, qtbot):
+    """After `optimise` built a compiled package, the loaded model measures its paths again."""
+    client = EngineClient()
+    infos = []
+    client.worker.model_ready.connect(infos.append)
+    try:
+        client.load_model(None, "cpu")
+        qtbot.waitUntil(lambda: len(infos) >= 2, timeout=60000)
+        enhancer = client.worker.enhancer
+        first = enhancer.inference
+        assert first is not None
+        client.reselect_inference()
+        qtbot.waitUntil(lambda: len(infos) >= 3, timeout=60000)
+        assert enhancer.inference is not None and enhancer.inference is not first  # a new choice object
+        assert infos[-1]["inference_path"]
+    finally:
+        client.shutdown()
