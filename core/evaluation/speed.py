@@ -493,8 +493,9 @@ def run_bench(
         auto = _enhancer(module, info, size, device, "auto")
         t = time.perf_counter()
         choice = auto._choice_for(x, m)
+        measured = list(dict.fromkeys(m.path for m in choice.measurements))  # includes built AOT paths
         report["chosen"] = {**choice.to_dict(), "selection_s": round(time.perf_counter() - t, 2),
-                            "candidates": default_candidates(device)}
+                            "candidates": measured or default_candidates(device)}
         log(f"  chosen: {choice.label} ({choice.reason})")
         # 2. the network alone on every path
         log(f"network alone at {size}x{size} on {biggest.key}'s working input")
