@@ -966,13 +966,14 @@ class MainWindow(QMainWindow):
 
     def show_optimise(self) -> None:
         """Compile the active model for this computer in a child process, then choose the path again."""
-        from core.inference.backends import find_compiler  # noqa: PLC0415
+        from core.inference.aot import why_cannot_build  # noqa: PLC0415
 
-        if find_compiler() is None:
+        why = why_cannot_build()
+        if why:
             QMessageBox.information(
                 self, "Optimise for this computer",
-                "No C++ compiler (g++ or clang++) was found on this computer, so the model cannot be "
-                "compiled here. Fundus Studio already uses the fastest way to run it that needs none.")
+                f"The model cannot be compiled here: {why}. Fundus Studio already uses the fastest way "
+                "to run it that needs no compiler.")
             return
         from app.dialogs.optimise_dialog import OptimiseDialog  # noqa: PLC0415
 

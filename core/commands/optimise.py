@@ -44,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"Removed {len(removed)} compiled package(s) from {folder}.")
         return 0
 
-    from core.inference.backends import cpu_bf16_supported, find_compiler  # noqa: PLC0415
+    from core.inference.aot import why_cannot_build  # noqa: PLC0415
+    from core.inference.backends import cpu_bf16_supported  # noqa: PLC0415
 
-    if find_compiler() is None:
-        print("No C++ compiler was found (g++ or clang++), so the model cannot be compiled here. "
-              "Fundus Studio still picks the fastest path that needs none.", file=sys.stderr)
+    why = why_cannot_build()
+    if why:
+        print(f"The model cannot be compiled here: {why}. "
+              "Fundus Studio still picks the fastest path that needs no compiler.", file=sys.stderr)
         return 2
     bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_bf16_supported())
     if args.precision == "bf16" and not cpu_bf16_supported():

@@ -66,13 +66,26 @@ def aot_supported() -> str | None:
     return None
 
 
+def why_cannot_build() -> str | None:
+    """None when packages can be built here, else a reason a site engineer can act on."""
+    import sys  # noqa: PLC0415
+
+    if getattr(sys, "frozen", False):
+        return ("the installed application cannot compile (it carries no compiler tool chain); "
+                "it already uses the fastest path that needs none")
+    if find_compiler() is None:
+        return "no C++ compiler (g++ or clang++) was found on this computer"
+    return None
+
+
 def build_package(module: nn.Module, size: int, bf16: bool, threads: int, path: Path) -> Path:
     """Export and compile ImageOnly(module) for (1,3,size,size) channels-last input; atomic write.
 
     Costs 25-60 s and a C++ compiler; the weights are frozen into the package.
     """
-    if find_compiler() is None:
-        raise RuntimeError("no C++ compiler found: compiling for this computer needs one (g++ or clang++)")
+    why = why_cannot_build()
+    if why:
+        raise RuntimeError(f"cannot compile the model here: {why}")
     import torch._inductor.config as inductor_config  # noqa: PLC0415
 
     from core.paths import user_cache_dir  # noqa: PLC0415

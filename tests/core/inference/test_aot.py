@@ -84,11 +84,23 @@ def test_built_package_is_faithful_reloaded_and_joins_the_automatic_choice():
 def test_optimise_without_a_compiler_says_so_and_changes_nothing(monkeypatch, capsys):
     from core.cli import main
 
-    monkeypatch.setattr("core.inference.backends.find_compiler", lambda: None)
+    monkeypatch.setattr("core.inference.aot.find_compiler", lambda: None)
     assert main(["optimise"]) == 2
-    assert "No C++ compiler" in capsys.readouterr().err
+    assert "no C++ compiler (g++ or clang++) was found" in capsys.readouterr().err
     assert not aot.package_path("x", 1, False, 1).parent.exists() or not any(
         aot.package_path("x", 1, False, 1).parent.glob("*.pt2"))
+
+
+def test_the_installed_application_says_it_cannot_compile(monkeypatch, capsys):
+    import sys
+
+    from core.cli import main
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert main(["optimise"]) == 2
+    assert "the installed application cannot compile" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="cannot compile the model here"):
+        aot.build_package(tiny(), SIZE, False, 1, aot.package_path("x", SIZE, False, 1))
 
 
 def test_optimise_clear_removes_packages(capsys):
