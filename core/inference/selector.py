@@ -344,7 +344,7 @@ def select_backend(
     others.sort(key=lambda mb: mb[0].seconds or float("inf"))
     for meas, backend in list(others[:2]):
         for n in threads:
-            if n == best_threads:
+            if n == backend.threads:  # already measured at this count (an AOT package may fix another)
                 continue
             other = backend.with_threads(n)
             m2, _ = _try(other, module, x, fov, ref_out, repeats, _budget(meas.seconds))
