@@ -212,6 +212,12 @@ class Enhancer:
         return str(key)
 
     @property
+    def model_key(self) -> str:
+        """Identifies the loaded weights (their sha256, else a fingerprint): the key of cached choices
+        and compiled packages."""
+        return self._model_key()
+
+    @property
     def inference(self) -> Any:
         """The InferenceChoice for the working size (None until the first photo or prepare_inference)."""
         choice = self._inference.get(self.settings.working_size)

@@ -34,10 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import os  # noqa: PLC0415
 
-    from core.inference.aot import package_path  # noqa: PLC0415
+    from core.inference.aot import package_dir  # noqa: PLC0415
 
     if args.clear:
-        folder = package_path("x", 1, False, 1).parent
+        folder = package_dir()
         removed = [f for f in folder.glob("*.pt2")] if folder.is_dir() else []
         for f in removed:
             f.unlink(missing_ok=True)
@@ -72,7 +72,7 @@ def _build_and_select(model: str | None, bf16: bool, threads: int, sizes: list[i
         print(f"Cannot load the model: {err}", file=sys.stderr)
         return 2
     info = enhancer.model_info
-    key = enhancer._model_key()
+    key = enhancer.model_key
     sides = sorted(set(sizes or [enhancer.settings.working_size, enhancer.settings.tile_size]))
     kind = AotBF16Backend if bf16 else AotBackend
     for side in sides:

@@ -46,15 +46,20 @@ def _cpu_id() -> str:
     return _cpu_name()
 
 
-def package_path(model_key: str, size: int, bf16: bool, threads: int) -> Path:
-    """Where the package for these settings lives (whether or not it exists yet)."""
+def package_dir() -> Path:
+    """The folder of every compiled package (derived files: safe to delete)."""
     from core.paths import user_cache_dir  # noqa: PLC0415
 
+    return user_cache_dir() / "aot"
+
+
+def package_path(model_key: str, size: int, bf16: bool, threads: int) -> Path:
+    """Where the package for these settings lives (whether or not it exists yet)."""
     torch_ver = torch.__version__.split("+")[0]
     cpu = hashlib.sha256(_cpu_id().encode()).hexdigest()[:8]
     precision = "bf16" if bf16 else "fp32"
     name = f"{model_key[:24]}-{size}-{precision}-t{threads}-torch{torch_ver}-cpu{cpu}.pt2"
-    return user_cache_dir() / "aot" / name
+    return package_dir() / name
 
 
 def aot_supported() -> str | None:
@@ -116,7 +121,7 @@ def built_packages(model_key: str, size: int) -> dict[str, list[int]]:
         probe = package_path(model_key, size, bf16, 0)
         prefix, suffix = probe.name.split("-t0-")
         counts = []
-        for f in probe.parent.glob(f"{prefix}-t*-{suffix}"):
+        for f in package_dir().glob(f"{prefix}-t*-{suffix}"):
             n = f.name[len(prefix) + 2:-len(suffix) - 1]
             if n.isdigit():
                 counts.append(int(n))

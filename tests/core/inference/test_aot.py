@@ -87,8 +87,7 @@ def test_optimise_without_a_compiler_says_so_and_changes_nothing(monkeypatch, ca
     monkeypatch.setattr("core.inference.aot.find_compiler", lambda: None)
     assert main(["optimise"]) == 2
     assert "no C++ compiler (g++ or clang++) was found" in capsys.readouterr().err
-    assert not aot.package_path("x", 1, False, 1).parent.exists() or not any(
-        aot.package_path("x", 1, False, 1).parent.glob("*.pt2"))
+    assert not any(aot.package_dir().glob("*.pt2"))
 
 
 def test_the_installed_application_says_it_cannot_compile(monkeypatch, capsys):
@@ -106,7 +105,7 @@ def test_the_installed_application_says_it_cannot_compile(monkeypatch, capsys):
 def test_optimise_clear_removes_packages(capsys):
     from core.cli import main
 
-    folder = aot.package_path("x", 1, False, 1).parent
+    folder = aot.package_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "a-512-bf16-t2-torch-cpu.pt2").write_bytes(b"x")
     (folder / "b-384-fp32-t1-torch-cpu.pt2").write_bytes(b"x")
