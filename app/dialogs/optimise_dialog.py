@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-SIDES = 2  # the command compiles the working size and the tile size unless told otherwise
+_PLAN = re.compile(r"^(\d+) size\(s\) to compile")  # the command's first line: how many steps follow
 _STEP = re.compile(r"^Compiling .* for (\d+) px")
 
 
@@ -45,6 +45,7 @@ class OptimiseDialog(QDialog):
         self.setWindowTitle("Optimise for this computer")
         self.resize(620, 380)
         self.state = "idle"
+        self.sides = 1  # until the command says how many sizes it compiles
         self._command = command or optimise_command(model_ref)
         self._started = 0.0
         self._step_times: list[float] = []
@@ -58,7 +59,7 @@ class OptimiseDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.progress = QProgressBar()
-        self.progress.setRange(0, SIDES)
+        self.progress.setRange(0, self.sides)
         self.progress.setValue(0)
         layout.addWidget(self.progress)
         self.status = QLabel("Starting\u2026")
@@ -106,6 +107,10 @@ class OptimiseDialog(QDialog):
             if not line or "Warning" in line:
                 continue
             self.log.appendPlainText(line)
+            plan = _PLAN.match(line)
+            if plan:
+                self.sides = max(1, int(plan.group(1)))
+                self.progress.setRange(0, self.sides)
             if _STEP.match(line):
                 self._step_times.append(time.monotonic())
                 self.progress.setValue(len(self._step_times) - 1)
@@ -116,7 +121,7 @@ class OptimiseDialog(QDialog):
         if done == 0:
             return "about a minute per size"
         per = (self._step_times[-1] - self._step_times[0]) / done
-        left = per * (SIDES - done) - (time.monotonic() - self._step_times[-1])
+        left = per * (self.sides - done) - (time.monotonic() - self._step_times[-1])
         return f"about {left:.0f} s left" if left >= 1 else "finishing"
 
     def _update_status(self) -> None:
@@ -133,7 +138,7 @@ class OptimiseDialog(QDialog):
         self.close_button.setEnabled(True)
         if code == 0:
             self.state = "done"
-            self.progress.setValue(SIDES)
+            self.progress.setValue(self.sides)
             self.status.setText("Done: the compiled model is used from the next enhancement on.")
             self.succeeded.emit()
         else:

@@ -75,6 +75,7 @@ def _build_and_select(model: str | None, bf16: bool, threads: int, sizes: list[i
     key = enhancer.model_key
     sides = sorted(set(sizes or [enhancer.settings.working_size, enhancer.settings.tile_size]))
     kind = AotBF16Backend if bf16 else AotBackend
+    print(f"{len(sides)} size(s) to compile: {', '.join(str(side) for side in sides)} px", flush=True)
     for side in sides:
         backend = kind(threads=threads, model_key=key, build=True)
         print(f"Compiling {info['name']}@{info['version']} for {side} px, "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from app.dialogs.optimise_dialog import SIDES, OptimiseDialog, optimise_command
+from app.dialogs.optimise_dialog import OptimiseDialog, optimise_command
 
 FAKE_OK = (
     "import time\n"
+    "print('2 size(s) to compile: 384, 512 px', flush=True)\n"
     "for side in (384, 512):\n"
     "    print(f'Compiling mage-s@1.1.0 for {side} px, bfloat16, 2 thread(s) (about a minute, once)...', flush=True)\n"
     "    time.sleep(0.2)\n"
@@ -27,7 +28,8 @@ def test_success_fills_the_bar_shows_the_log_and_signals(qtbot):
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.succeeded, timeout=20000):
         dialog.start()
-    assert dialog.state == "done" and dialog.progress.value() == SIDES
+    assert dialog.state == "done" and dialog.sides == 2 and dialog.progress.maximum() == 2
+    assert dialog.progress.value() == 2
     text = dialog.log.toPlainText()
     assert "for 384 px" in text and "for 512 px" in text
     assert dialog.close_button.isEnabled() and not dialog.cancel_button.isEnabled()
