@@ -69,7 +69,7 @@ class OptimiseDialog(QDialog):
         layout.addWidget(self.log, 1)
         self.buttons = QDialogButtonBox()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.reject)
         self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
         self.close_button.setEnabled(False)
         self.close_button.clicked.connect(self.accept)
@@ -92,12 +92,13 @@ class OptimiseDialog(QDialog):
         self.process.start(program, args)
         self._ticker.start()
 
-    def cancel(self) -> None:
+    def reject(self) -> None:
+        """Cancel, Escape and the window's close button all stop a running compile."""
         if self.state == "running":
             self.state = "cancelled"
             self.process.kill()  # the command writes packages atomically: nothing half-built is kept
             self.process.waitForFinished(5000)
-        self.reject()
+        super().reject()
 
     def _read(self) -> None:
         self._buffer += bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")

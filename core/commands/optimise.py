@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.clear:
         folder = package_dir()
-        removed = [f for f in folder.glob("*.pt2")] if folder.is_dir() else []
+        removed = list(folder.glob("*.pt2"))
         for f in removed:
             f.unlink(missing_ok=True)
         print(f"Removed {len(removed)} compiled package(s) from {folder}.")

@@ -285,8 +285,9 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
 
     Rows are keyed "path@threads" (CPU) or "path" (GPU); `best` gives each path's fastest row.
     Compiled and AOT paths are measured at the reference's best thread count only (each count
-    is another compilation); an AOT package missing for this model is built first. `keep`, when given, receives each path's fastest prepared backend,
-    so the end-to-end runs reuse it instead of exporting or compiling again.
+    is another compilation); an AOT package missing for this model is built first. `keep`,
+    when given, receives each path's fastest prepared backend, so the end-to-end runs reuse
+    it instead of exporting or compiling again.
     """
     from core.inference import make_backend, psnr_db  # noqa: PLC0415
     from core.inference.selector import reference_for, thread_options  # noqa: PLC0415

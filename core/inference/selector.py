@@ -294,7 +294,8 @@ def select_backend(
     size = int(x.shape[-1])
     built = built_packages(model_key, size) if device == "cpu" else {}
     if candidates is None:  # automatic: the AOT paths join once their package exists
-        cands = default_candidates(device) + [p for p in built if p not in default_candidates(device)]
+        cands = default_candidates(device)
+        cands += [p for p in built if p not in cands]
     else:
         cands = list(candidates)
     ref_name = reference_for(device)

@@ -47,15 +47,30 @@ def test_failure_keeps_the_message_and_does_not_signal(qtbot):
     assert "Enhancement works as before" in dialog.status.text()
 
 
+SLOW = "import time; print('Compiling m for 512 px', flush=True); time.sleep(60)"
+
+
 def test_cancel_stops_the_process_at_once(qtbot):
-    slow = "import time; print('Compiling m for 512 px', flush=True); time.sleep(60)"
-    dialog = OptimiseDialog(None, command=(sys.executable, ["-c", slow]))
+    dialog = OptimiseDialog(None, command=(sys.executable, ["-c", SLOW]))
     qtbot.addWidget(dialog)
     dialog.start()
     qtbot.waitUntil(lambda: "for 512 px" in dialog.log.toPlainText(), timeout=20000)
     assert dialog.status.text().startswith("Compiling") and "about a minute per size" in dialog.status.text()
-    dialog.cancel()
+    dialog.cancel_button.click()
     assert dialog.state == "cancelled"
+    assert dialog.process.state() == dialog.process.ProcessState.NotRunning
+
+
+def test_closing_the_window_or_escape_also_stops_the_process(qtbot):
+    from PySide6.QtCore import Qt
+
+    dialog = OptimiseDialog(None, command=(sys.executable, ["-c", SLOW]))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.start()
+    qtbot.waitUntil(lambda: "for 512 px" in dialog.log.toPlainText(), timeout=20000)
+    qtbot.keyClick(dialog, Qt.Key_Escape)
+    assert dialog.state == "cancelled" and not dialog.isVisible()
     assert dialog.process.state() == dialog.process.ProcessState.NotRunning
 
 
