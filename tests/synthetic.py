@@ -78,3 +78,20 @@ def guided_case(shape: tuple[int, int], dtype: type, grid: int, seed: int):
     a = cv2.GaussianBlur(rng.uniform(0.7, 1.4, (grid, grid, 3)).astype(np.float32), (0, 0), 3)
     b = cv2.GaussianBlur(rng.uniform(-0.1, 0.1, (grid, grid, 3)).astype(np.float32), (0, 0), 3)
     return photo, fov, frame, frame.to_square(fov.mask), a, b, int(np.iinfo(dtype).max)
+
+TINY_MAGENET_HEAD = {**TINY_MAGENET, "global_channels": 4, "global_size": 16}
+"""TINY_MAGENET with the whole-image colour head (core.models.global_colour)."""
+
+
+def tiny_magenet_with_live_head(seed: int = 0):
+    """A tiny MAGE-Net whose colour head actually changes the image (a fresh head is the identity)."""
+    import torch  # noqa: PLC0415
+
+    from core.models.magenet import MageNet, MageNetConfig  # noqa: PLC0415
+
+    torch.manual_seed(seed)
+    net = MageNet(MageNetConfig.from_dict(TINY_MAGENET_HEAD)).eval()
+    with torch.no_grad():
+        net.global_head.to_field.weight.normal_(0.0, 0.05)
+        net.global_head.to_field.bias.copy_(torch.tensor([0.2, -0.1, 0.1, 0.02, 0.0, -0.02]))
+    return net

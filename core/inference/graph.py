@@ -56,8 +56,7 @@ def _magenet_image(net: Any, x: torch.Tensor, fov: torch.Tensor, dtype: torch.dt
     feat = rsp.shallow(torch.cat([xc, net.prior(xc)], dim=1))
     feat = feat + rsp.from_stage2(f2, feat.shape[-2:])
     residual = rsp.to_residual(rsp.groups(feat))
-    out = torch.clamp(xp + residual.to(xp.dtype), 0.0, 1.0)[..., :h, :w]
-    return out * fov.to(dtype=out.dtype)
+    return net.final_image(xp, residual, (h, w), fov.to(dtype=xp.dtype))
 
 
 class ClampPReLU(nn.Module):
@@ -70,7 +69,7 @@ class ClampPReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype)
-        w = w.view(1, -1, 1, 1) if w.numel() > 1 else w
+        w = w.view(1, -1, *([1] * (x.dim() - 2))) if w.numel() > 1 else w  # channels are dim 1 (NC or NCHW)
         return x.clamp_min(0) + w * x.clamp_max(0)
 
 
@@ -87,6 +86,8 @@ def inference_graph(model: nn.Module, dtype: torch.dtype | None = None, channels
                 if isinstance(child, nn.PReLU):
                     setattr(parent, name, ClampPReLU(child))
         net = net.to(dtype)
+        if getattr(net, "global_head", None) is not None:
+            net.global_head.float()  # see MageNet.final_image: the colour head stays float32
     net = net.to(device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -11,7 +11,11 @@ shared/design/MAGE-NET.md section 2:
   resolution with no downsampling: residual groups of CABs + spatial attention,
   fed with stage 2's SAM features and a structure prior (Sobel gradient
   magnitude of the green channel), with a structure head (vessel logits);
-- final image = input + predicted residual, clamped to [0, 1], times the FOV mask.
+- optionally (``global_channels`` > 0, our addition) a whole-image colour head
+  that corrects the output's illumination and colour with a smooth gain/offset
+  field seen from a thumbnail of the whole image (core.models.global_colour);
+- final image = input + predicted residual (then the colour head), clamped to
+  [0, 1], times the FOV mask.
 
 Global context (illumination, haze, colour) is cheap to model at low
 resolution, so the capacity sits in stages 1 and 2; the full-resolution RSP
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.blocks import CAB, SAM, Down, ResidualGroup, Up, conv3x3
+from core.models.global_colour import GlobalColour
 
 PAD_MULTIPLE = 8
 """Inputs are reflect-padded to a multiple of this inside forward (stage 1 runs at 1/4)."""
@@ -54,6 +59,10 @@ class MageNetConfig:
     sa_kernel: int = 7
     structure_hidden: int = 8
     """Width of the structure head's hidden layer."""
+    global_channels: int = 0
+    """Width of the whole-image colour head (core.models.global_colour); 0 = no head (cards before 1.2)."""
+    global_size: int = 128
+    """Side of the thumbnail the colour head sees; its gain/offset field is a quarter of that."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
@@ -65,6 +74,8 @@ class MageNetConfig:
             raise ValueError("MAGE-Net widths and block counts must be positive")
         if self.sa_kernel < 1 or self.sa_kernel % 2 == 0:
             raise ValueError("sa_kernel must be a positive odd number")
+        if self.global_channels < 0 or self.global_size < 16 or self.global_size % 16:
+            raise ValueError("global_channels must be >= 0 and global_size a positive multiple of 16")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -282,6 +293,9 @@ class MageNet(nn.Module):
             prev_sam_channels=cfg.stage1_channels[0],
         )
         self.stage3 = RSP(cfg)
+        self.global_head = (
+            GlobalColour(cfg.global_channels, cfg.global_size, cfg.reduction) if cfg.global_channels else None
+        )
 
     @classmethod
     def from_config(cls, config: MageNetConfig | Mapping[str, Any] | str | None = None) -> "MageNet":
@@ -291,6 +305,24 @@ class MageNet(nn.Module):
         if isinstance(config, str):
             return cls(preset(config))
         return cls(MageNetConfig.from_dict(config))
+
+    def final_image(
+        self, xp: torch.Tensor, residual: torch.Tensor, size: tuple[int, int], fov: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Padded input + residual, the colour head, clamp, crop to the FOV's size and mask.
+
+        Shared with the inference graph (core.inference.graph). The colour head runs in its own
+        dtype (float32 even in a bfloat16 graph: its gain multiplies the whole image, so its
+        rounding would show everywhere; it costs ~3 % of the network).
+        """
+        h, w = int(size[0]), int(size[1])
+        out = xp + residual.to(xp.dtype)
+        if self.global_head is not None:
+            dt = self.global_head.to_field.weight.dtype
+            mp = None if fov is None else F.pad(fov.to(dt), (0, xp.shape[-1] - w, 0, xp.shape[-2] - h))
+            out = self.global_head(xp.to(dt), out.to(dt), mp).to(xp.dtype)
+        out = torch.clamp(out, 0.0, 1.0)[..., :h, :w]
+        return out if fov is None else out * fov.to(out.dtype)
 
     def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> MageNetOutput:
         if x.dim() != 4 or x.shape[1] != 3:
@@ -304,9 +336,7 @@ class MageNet(nn.Module):
         f2, img2, _, _ = self.stage2(x2, prev=(enc1, dec1), prev_sam=f1)
         residual, logits = self.stage3(xp, self.prior(xp), f2)
 
-        out = torch.clamp(xp + residual, 0.0, 1.0)[..., :h, :w]
-        if fov is not None:
-            out = out * _fov_tensor(fov, out)
+        out = self.final_image(xp, residual, (h, w), None if fov is None else _fov_tensor(fov, x))
         img1 = img1[..., : _ceil_div(h, 4), : _ceil_div(w, 4)]
         img2 = img2[..., : _ceil_div(h, 2), : _ceil_div(w, 2)]
         return MageNetOutput(image=out, stages=[img1, img2, out], structure_logits=logits[..., :h, :w])

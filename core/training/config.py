@@ -82,6 +82,9 @@ class TrainConfig:
     threads: int | None = None
     init_from: str | None = None
     """Checkpoint (.pt) or weights (.safetensors) to start from (fine-tuning)."""
+    train_only: list[str] = field(default_factory=list)
+    """Top-level parts of the network to train (e.g. ["global_head"]); the rest stays frozen. Empty: all.
+    Parts named here may be missing from `init_from` (a new head on a trained network)."""
     output_dir: str = "runs/mage"
     checkpoint_minutes: float = 5.0
     checkpoint_every_steps: int | None = None

@@ -129,6 +129,33 @@ def initial_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return ck.get("teacher") or ck["model"]
 
 
+def _part(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def load_initial(model: nn.Module, weights: dict[str, torch.Tensor], new_parts: Sequence[str] = ()) -> None:
+    """Load starting weights; only parts listed in `new_parts` may be missing (they keep their init)."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if _part(k) not in set(new_parts)]
+    if missing or unexpected:
+        raise FundusError(
+            "The starting weights do not fit this network"
+            f" (missing: {', '.join(missing[:5]) or 'none'}; unexpected: {', '.join(unexpected[:5]) or 'none'})."
+        )
+
+
+def freeze_except(model: nn.Module, parts: Sequence[str]) -> None:
+    """Train only the named top-level parts (all of the network when `parts` is empty)."""
+    if not parts:
+        return
+    names = {name for name, _ in model.named_children()}
+    unknown = sorted(set(parts) - names)
+    if unknown:
+        raise FundusError(f"train_only names parts the network does not have: {', '.join(unknown)}.")
+    for key, p in model.named_parameters():
+        p.requires_grad_(_part(key) in set(parts))
+
+
 class Trainer:
     """Owns one run: model, teacher, optimiser, data; `run()` trains until a budget is spent."""
 
@@ -151,7 +178,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # same initial weights on every rank (DDP broadcasts them anyway)
         model = build_model(config)
         if config.init_from:
-            model.load_state_dict(initial_weights(config.init_from))
+            load_initial(model, initial_weights(config.init_from), config.train_only)
+        freeze_except(model, config.train_only)
         self.model = model.to(self.device)
         self.teacher: nn.Module | None = None
         if self.ts:
@@ -160,7 +188,8 @@ class Trainer:
                 p.requires_grad_(False)
         self.net = ddp.wrap(self.model, self.info)
         o = config.optim
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.schedule = CosineSchedule(o.lr, o.min_lr, o.warmup_steps, config.steps)
         self.step = 0
         self.elapsed_s = 0.0
@@ -287,7 +316,8 @@ class Trainer:
             with torch.no_grad():
                 t_out = self.teacher(r_weak, rm)
             cons = consistency_loss(stu_out, t_out, rm, self.weights)
-            lam = ramp_weight(step, self.schedule.total or cfg.steps or 1, cfg.teacher_student.ramp_fraction)
+            total = self.schedule.total or cfg.steps  # None in a time-budget run until its length is estimated
+            lam = ramp_weight(step, total, cfg.teacher_student.ramp_fraction) if total else 0.0
             loss = sup.total + lam * cons.total
             parts.update(sup.parts)
             parts.update(cons.parts)
@@ -305,7 +335,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.optim.grad_clip)
         self.optimizer.step()
         if self.ts:
             self._update_teacher()

@@ -10,7 +10,7 @@ from core.inference.backends import find_compiler
 from core.inference.graph import module_fingerprint
 from core.inference.sample import synthetic_input
 from core.models.magenet import MageNet, MageNetConfig
-from tests.synthetic import TINY_MAGENET
+from tests.synthetic import TINY_MAGENET, tiny_magenet_with_live_head
 
 SIZE = 64
 
@@ -52,8 +52,9 @@ def test_selection_reports_a_requested_but_unbuilt_package_as_unavailable():
 
 @pytest.mark.slow
 @pytest.mark.skipif(find_compiler() is None, reason="no C++ compiler: AOT packages cannot be built here")
-def test_built_package_is_faithful_reloaded_and_joins_the_automatic_choice():
-    net = tiny()
+@pytest.mark.parametrize("make", [tiny, tiny_magenet_with_live_head], ids=["plain", "colour-head"])
+def test_built_package_is_faithful_reloaded_and_joins_the_automatic_choice(make):
+    net = make()
     key = module_fingerprint(net)
     x, m = synthetic_input(SIZE)
     builder = make_backend("aot", threads=1, model_key=key, build=True)

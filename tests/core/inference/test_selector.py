@@ -13,7 +13,7 @@ from core.inference import selector
 from core.inference.graph import ImageOnly, module_fingerprint
 from core.inference.sample import synthetic_input
 from core.models.magenet import MageNet, MageNetConfig
-from tests.synthetic import TINY_MAGENET
+from tests.synthetic import TINY_MAGENET, tiny_magenet_with_live_head
 
 SIZE = 64
 
@@ -23,8 +23,12 @@ def tiny(seed: int = 0) -> MageNet:
     return MageNet(MageNetConfig.from_dict(TINY_MAGENET)).eval()
 
 
-def test_pruned_graph_gives_the_same_image_as_the_full_forward():
-    net = tiny()
+WITH_AND_WITHOUT_HEAD = pytest.mark.parametrize("make", [tiny, tiny_magenet_with_live_head], ids=["plain", "colour-head"])
+
+
+@WITH_AND_WITHOUT_HEAD
+def test_pruned_graph_gives_the_same_image_as_the_full_forward(make):
+    net = make()
     x, m = synthetic_input(SIZE)
     with torch.no_grad():
         full = net(x, m).image
@@ -32,10 +36,11 @@ def test_pruned_graph_gives_the_same_image_as_the_full_forward():
     assert torch.equal(full, pruned)
 
 
-def test_onnx_runtime_output_within_45_db_of_eager():
+@WITH_AND_WITHOUT_HEAD
+def test_onnx_runtime_output_within_45_db_of_eager(make):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    net = tiny()
+    net = make()
     x, m = synthetic_input(SIZE)
     eager = make_backend("eager")
     eager.prepare(net, SIZE)
@@ -149,10 +154,11 @@ def test_psnr_is_measured_inside_the_fov_only():
     assert np.isfinite(psnr_db(a, b))
 
 
-def test_fast_graphs_keep_the_picture():
+@WITH_AND_WITHOUT_HEAD
+def test_fast_graphs_keep_the_picture(make):
     from core.inference.graph import ClampPReLU, inference_graph
 
-    net = tiny()
+    net = make()
     x, m = synthetic_input(SIZE)
     with torch.no_grad():
         ref = net(x, m).image
@@ -163,6 +169,8 @@ def test_fast_graphs_keep_the_picture():
     assert bf16.dtype == torch.float32 and psnr_db(bf16, ref, m) >= selector.MIN_PSNR_DB
     assert any(isinstance(mod, ClampPReLU) for mod in bf16_graph.modules())
     assert not any(isinstance(mod, ClampPReLU) for mod in net.modules()), "the original model is untouched"
+    if net.global_head is not None:  # the colour head's gain multiplies everything: it stays float32
+        assert bf16_graph.model.global_head.to_field.weight.dtype == torch.float32
     p = torch.nn.PReLU(4)
     t = torch.randn(2, 4, 5, 5)
     assert torch.equal(ClampPReLU(p)(t), p(t).detach())

@@ -103,3 +103,26 @@ def test_time_budget_estimates_schedule(tmp_path):
         assert res.status == "finished" and res.step == tr.schedule.total and res.elapsed_s < 3.0
     if res.step > 20:  # the schedule length was set from the measured step time
         assert tr.schedule.total is not None and tr.schedule.total >= 20
+
+
+def test_new_colour_head_trains_on_a_frozen_network(tmp_path):
+    """train_only: the starting network is loaded without the head it lacks and stays exactly as it was."""
+    from safetensors.torch import save_file
+
+    from tests.core.training.tiny import TINY_MODEL
+
+    base = _trainer(tiny_config(tmp_path / "base", steps=2))
+    base.run()
+    start = tmp_path / "base.safetensors"
+    save_file({k: v.contiguous() for k, v in base.model.state_dict().items()}, str(start))
+
+    cfg = tiny_config(tmp_path, mode="teacher_student", steps=4, init_from=str(start), train_only=["global_head"],
+                      model_overrides={**TINY_MODEL, "global_channels": 4, "global_size": 16})
+    tr = _trainer(cfg)
+    head_before = {k: v.clone() for k, v in tr.model.global_head.state_dict().items()}
+    res = tr.run()
+    assert res.status == "finished"
+    after = tr.model.state_dict()
+    for k, v in base.model.state_dict().items():
+        assert torch.equal(after[k], v), f"{k} changed though it is frozen"
+    assert any(not torch.equal(head_before[k], v) for k, v in tr.model.global_head.state_dict().items())
