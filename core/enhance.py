@@ -38,6 +38,9 @@ from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
 
 MODES = ("fast", "tiled")
+WHOLE_IMAGE_SIGMA = 8.0
+"""Tiled mode with a colour head: shading finer than this (px at 512) comes from the tiles, broader from the
+whole-image pass (the head's field has 16 px cells at 512, so this carries all of it)."""
 BACKENDS = ("auto", "eager", "channels_last", "cpu_bf16", "onnxruntime", "compiled", "compiled_bf16", "aot", "aot_bf16",
             "cuda_fp32", "cuda_fp16", "cuda_bf16")
 
@@ -352,6 +355,26 @@ class Enhancer:
         out = acc / np.maximum(wsum, 1e-6)
         return np.where(wsum > 0, out, rgb)
 
+    @property
+    def has_colour_head(self) -> bool:
+        """The model judges colour from the whole image (core.models.global_colour)."""
+        return getattr(self.model, "global_head", None) is not None
+
+    def _needs_whole_image_pass(self, size: int, s: EnhanceSettings) -> bool:
+        """Tiled with several tiles and a colour head: the tiles alone cannot see the whole photo."""
+        return s.mode == "tiled" and self.has_colour_head and size > min(s.tile_size, size) and size > s.working_size
+
+    def _whole_image_colour(self, job: "_Job", tiled: np.ndarray) -> np.ndarray:
+        """The tiles' detail with the illumination and colour of one whole-image pass at the working size."""
+        from core.imaging.low_frequency import carry_low_frequencies  # noqa: PLC0415
+
+        n = job.settings.working_size
+        mask = cv2.resize(job.small_mask.astype(np.float32), (n, n), interpolation=cv2.INTER_AREA) > 0.5
+        rgb = cv2.resize(job.small, (n, n), interpolation=cv2.INTER_AREA) * mask[..., None]
+        reference = self._run(rgb, mask)
+        sigma = WHOLE_IMAGE_SIGMA * n / 512.0
+        return carry_low_frequencies(tiled, job.small_mask, reference, mask, sigma)
+
     def tile_count(self, square_side: int) -> int:
         s = self.settings
         size = self._network_size(square_side, s)
@@ -379,6 +402,10 @@ class Enhancer:
         t1 = time.perf_counter()
         if s.mode == "tiled":
             out_small = self._run_tiled(job.small, job.small_mask, s, progress, should_stop, 1, job.total)
+            if self._needs_whole_image_pass(job.size, s):
+                check_stop(should_stop)
+                report(progress, job.total - 2, job.total, "whole-image colour")
+                out_small = self._whole_image_colour(job, out_small)
         else:
             out_small = self._run(job.small, job.small_mask)
         job.timings["inference"] = time.perf_counter() - t1
@@ -403,7 +430,7 @@ class Enhancer:
         side = sq_mask.shape[0]
         size = self._network_size(side, s)
         n_tiles = self.tile_count(side) if s.mode == "tiled" else 1
-        total = n_tiles + 2
+        total = n_tiles + 2 + int(self._needs_whole_image_pass(size, s))
         report(progress, 0, total, "finding the field of view")
         check_stop(should_stop)
         square = frame.to_square(rgb).astype(np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from core.enhance import EnhanceSettings, Enhancer
 from core.errors import Cancelled, FieldOfViewError
@@ -45,6 +46,41 @@ def test_tiled_mode_is_seamless_for_a_pointwise_model():
     fast = enhancer.enhance(image_of(pixels), mode="fast").pixels.astype(float)
     inside = fov_disc(pixels.shape[:2])
     assert np.abs(tiled - fast)[inside].mean() < 2.0
+
+
+class WholeImageMean(torch.nn.Module):
+    """Pulls the mean brightness inside the FOV to 0.5: a decision only the whole image can make.
+
+    Has a `global_head` like MAGE-Net with the colour head, so tiled mode takes its shading
+    from one whole-image pass."""
+
+    def __init__(self, head: bool = True) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+        if head:
+            self.global_head = torch.nn.Identity()
+
+    def forward(self, x: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+        mean = (x * fov).sum((2, 3), keepdim=True) / fov.sum((2, 3), keepdim=True).clamp_min(1.0)
+        return ((x - mean) * self.scale + 0.5).clamp(0, 1) * fov
+
+
+def test_tiled_mode_takes_whole_image_colour_from_one_pass_at_the_working_size():
+    pixels = make_fundus(500, 520)
+    settings = EnhanceSettings(mode="tiled", working_size=128, tiled_scale=3.0, tile_size=96, tile_overlap=24)
+    inside = fov_disc(pixels.shape[:2])
+    diffs = {}
+    for head in (True, False):
+        enhancer = Enhancer.from_module(WholeImageMean(head), settings=settings)
+        assert enhancer.has_colour_head is head
+        calls: list[tuple[int, int, str]] = []
+        tiled = enhancer.enhance(image_of(pixels), progress=lambda d, t, m: calls.append((d, t, m))).pixels
+        fast = enhancer.enhance(image_of(pixels), mode="fast").pixels
+        diffs[head] = np.abs(tiled.astype(float) - fast)[inside].mean()
+        assert calls[-1][0] == calls[-1][1] == enhancer.tile_count(500) + 2 + int(head)
+        assert any(m == "whole-image colour" for *_, m in calls) is head
+    # each tile alone pulls its own mean to 0.5; the whole-image pass restores the photo's shading
+    assert diffs[True] < 1.0 < diffs[False]
 
 
 def test_deterministic_and_reports_progress_in_order():
