@@ -48,6 +48,37 @@ def psnr(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None = None, data_range
     return 10.0 * math.log10(data_range**2 / mse)
 
 
+def colour_corrected(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None = None) -> np.ndarray:
+    """x after the per-channel gain and offset (least squares inside the FOV) that bring it closest to y.
+
+    An oracle: it uses the reference. PSNR after it says how much of x's error is a global
+    colour or brightness difference, which no method can remove when the photo itself does
+    not reveal its true colour.
+    """
+    a, b = _pair(x, y)
+    m = _as_mask(fov, a.shape[:2])
+    out = a.copy()
+    for c in range(a.shape[2]):
+        xa, ya = a[..., c][m], b[..., c][m]
+        design = np.stack([xa, np.ones_like(xa)], axis=1)
+        gain, offset = np.linalg.lstsq(design, ya, rcond=None)[0]
+        out[..., c] = a[..., c] * gain + offset
+    return np.clip(out, 0.0, 1.0).reshape(np.shape(x))
+
+
+def low_frequencies_replaced(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None, sigma: float) -> np.ndarray:
+    """x with its low frequencies (Gaussian sigma, normalised inside the FOV) taken from y: an oracle
+    for "everything broader than sigma corrected" (illumination, haze, colour), detail kept."""
+    a, b = _pair(x, y)
+    m = _as_mask(fov, a.shape[:2]).astype(np.float64)
+    den = np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-6)[..., None]
+
+    def low(img: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(img * m[..., None], (0, 0), sigma).reshape(img.shape) / den
+
+    return np.clip(a - low(a) + low(b), 0.0, 1.0).reshape(np.shape(x))
+
+
 def ssim_map(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     """Per-pixel SSIM (Wang et al. 2004), Gaussian window 11 x 11, sigma 1.5, per channel.
 

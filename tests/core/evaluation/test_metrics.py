@@ -7,7 +7,40 @@ import math
 import numpy as np
 import pytest
 
-from core.evaluation.metrics import psnr, recovery_ratio, roc_auc, segmentation_metrics, ssim, ssim_map
+from core.evaluation.metrics import (
+    colour_corrected,
+    low_frequencies_replaced,
+    psnr,
+    recovery_ratio,
+    roc_auc,
+    segmentation_metrics,
+    ssim,
+    ssim_map,
+)
+
+
+def test_colour_oracle_undoes_a_per_channel_gain_and_offset_exactly():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.1, 0.8, (40, 50, 3))
+    fov = np.zeros((40, 50), bool)
+    fov[5:35, 5:45] = True
+    cast = clean * np.array([0.7, 1.1, 0.9]) + np.array([0.05, -0.02, 0.0])
+    cast[~fov] = 1.0  # outside the FOV does not count
+    fixed = colour_corrected(cast, clean, fov)
+    assert np.abs(fixed - clean)[fov].max() < 1e-9
+    noise = rng.normal(0, 0.05, clean.shape)  # structure it cannot remove
+    assert psnr(colour_corrected(clean + noise, clean, fov), clean, fov) < 30
+
+
+def test_low_frequency_oracle_removes_shading_and_keeps_detail():
+    yy, xx = np.mgrid[0:96, 0:96] / 96.0
+    detail = 0.1 * (np.indices((96, 96)).sum(0) % 2)[..., None] * np.ones(3)  # a 1 px checkerboard
+    clean = 0.4 + detail
+    shaded = clean * (0.6 + 0.6 * xx)[..., None]  # broad illumination gradient
+    fixed = low_frequencies_replaced(shaded, clean, None, sigma=8.0)
+    assert psnr(fixed, clean) > psnr(shaded, clean) + 10
+    # a pure detail change is not the oracle's to fix
+    assert psnr(low_frequencies_replaced(clean - detail, clean, None, 8.0), clean) < 30
 
 
 def test_psnr_hand_computed_and_masked():

@@ -52,6 +52,10 @@ def test_synthetic_table_rows_and_reproducibility(tmp_path):
     for r in a["rows"].values():
         assert math.isfinite(r["psnr"]["mean"]) and 0 < r["ssim"]["mean"] <= 1
         assert set(r["by_combination"]) == {"i", "isb"}
+        # the oracles use the clean photo, so they can only bring the output closer to it
+        assert r["psnr_colour_oracle"]["mean"] >= r["psnr"]["mean"] - 1e-6
+        assert r["psnr_lowfreq_oracle"]["mean"] >= r["psnr"]["mean"] - 0.5
+    assert "Error budget" in P.markdown({"protocol_version": 1, "seed": 0, "working_size": 64, "synthetic_512": a})
     assert set(a["examples"]) == {"t/0 isb", "t/1 isb"} and "clean" in a["examples"]["t/0 isb"]
     # degrading lowers the score: the identity's PSNR against the clean image is finite and not huge
     assert a["rows"]["degraded input"]["psnr"]["mean"] < 40
