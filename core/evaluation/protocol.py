@@ -367,6 +367,30 @@ def _auc_by_combination(per_image: Sequence[Mapping[str, Any]], combos: Sequence
     return {c: float(np.mean(v)) for c, v in groups.items()}
 
 
+CLEAN_SEGMENTER_DIR = "evaluation"
+"""resources/<this>: the evaluation-only vessel model trained on clean photos (never bundled, never active)."""
+
+
+def clean_trained_segmenter(device: str = "cpu") -> Any:
+    """The vessel model trained on clean photos only (configs/vessels-clean.json), or None when absent.
+
+    The paper measures vessel recovery with a segmenter that was not made robust to poor photos;
+    ours (the active vessel model) was, so it reads degraded photos almost as well as clean ones
+    and leaves enhancement little to recover. Both are reported.
+    """
+    from core.models.registry import InstalledModel, ModelCard, ModelRegistry  # noqa: PLC0415
+    from core.paths import resources_dir  # noqa: PLC0415
+    from core.vessels import VesselSegmenter  # noqa: PLC0415
+
+    cards = sorted((resources_dir() / CLEAN_SEGMENTER_DIR).glob("vesselnet-clean-*.json"))
+    if not cards:
+        return None
+    card = ModelCard.load(cards[-1])
+    installed = InstalledModel(card, cards[-1].parent / card.weights_file, cards[-1], "shipped")
+    module = ModelRegistry().load(installed, device)
+    return VesselSegmenter(model=module, card=card.to_dict(), device=device)
+
+
 VESSEL_SETS = ("drive_test", "hrf_test")
 """DRIVE test 01-20 (565x584) and HRF 09-10 of each class at native 3504x2336."""
 
@@ -506,6 +530,17 @@ def run_protocol(
         except (ModelError, ImportError) as exc:
             report_["vessel_recovery"] = {"skipped": f"no vessel model available ({exc})"}
         timings["vessel_recovery"] = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            clean_seg = clean_trained_segmenter(options.device)
+        except (ModelError, ImportError) as exc:
+            clean_seg = None
+            report_["vessel_recovery_clean_segmenter"] = {"skipped": f"it cannot be loaded ({exc})"}
+        if clean_seg is not None:  # the paper's setting, on DRIVE (HRF at native size would double the time)
+            report_["vessel_recovery_clean_segmenter"] = vessel_recovery(
+                clean_seg, {**baseline_fns(), **real_methods}, data_root, COMBINATIONS, progress, should_stop,
+                datasets=("drive_test",))
+            timings["vessel_recovery_clean_segmenter"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report_["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     report_["threads"] = torch.get_num_threads()
@@ -533,11 +568,12 @@ def check_targets(rep: dict[str, Any], supervised: str | None, teacher_student: 
         t["meets_baseline_gain_3db"] = t["psnr_gain_over_best_baseline_db"] is not None and t["psnr_gain_over_best_baseline_db"] >= 3.0
         t["meets_ssim_0_90"] = t["ssim"] >= 0.90
         t["meets_clean_30db"] = t["clean_psnr_db"] is not None and t["clean_psnr_db"] >= 30.0
-        vsets = (rep.get("vessel_recovery") or {}).get("sets") or {}
-        for dataset, block in vsets.items():
-            rec = block["rows"].get(label, {}).get("auc_recovery")
-            t[f"vessel_auc_recovery_{dataset}"] = rec
-            t[f"meets_vessel_recovery_0_80_{dataset}"] = rec is not None and rec >= 0.80
+        for key, suffix in (("vessel_recovery", ""), ("vessel_recovery_clean_segmenter", "_clean_segmenter")):
+            vsets = (rep.get(key) or {}).get("sets") or {}
+            for dataset, block in vsets.items():
+                rec = block["rows"].get(label, {}).get("auc_recovery")
+                t[f"vessel_auc_recovery_{dataset}{suffix}"] = rec
+                t[f"meets_vessel_recovery_0_80_{dataset}{suffix}"] = rec is not None and rec >= 0.80
         out[label] = t
     if supervised in rows and teacher_student in rows:
         out["ts_minus_supervised_psnr_db"] = rows[teacher_student]["psnr"]["mean"] - rows[supervised]["psnr"]["mean"]
@@ -605,19 +641,30 @@ def markdown(rep: dict[str, Any]) -> str:
         lines += ["", "## Vessel recovery (fixed vessel segmenter)", ""]
         lines.append(f"Skipped: {vr['skipped']}." if vr else "Not run (quick mode or switched off).")
     else:
-        for dataset, block in vr["sets"].items():
-            title = "DRIVE test 01-20" if dataset == "drive_test" else "HRF 09-10, native resolution"
-            lines += ["", f"## Vessel recovery ({title}; fixed vessel segmenter {vr.get('segmenter', '')})", "",
-                      "| input | AUC | accuracy | IoU | Dice | AUC recovery |", "|---|---|---|---|---|---|"]
-            for name, r in block["rows"].items():
-                lines.append(f"| {name} | {_f(r.get('auc'), 4)} | {_f(r.get('accuracy'), 4)} | {_f(r.get('iou'), 4)} | "
-                             f"{_f(r.get('dice'), 4)} | {_f(r.get('auc_recovery'), 3)} |")
-            lines += _by_combination_table(block["rows"])
+        lines += _vessel_tables(vr, "fixed vessel segmenter")
+    vc = rep.get("vessel_recovery_clean_segmenter")
+    if vc and "skipped" in vc:
+        lines += ["", f"Vessel recovery with the clean-trained segmenter skipped: {vc['skipped']}."]
+    elif vc:
+        lines += _vessel_tables(vc, "the paper's setting: a segmenter trained on clean photos only")
     tg = rep.get("targets")
     if tg:
         lines += ["", "## Targets", "", "```", *[f"{k}: {v}" for k, v in tg.items()], "```"]
     lines += ["", f"Timings (s): {rep.get('timings_s')}; torch threads: {rep.get('threads')}", ""]
     return "\n".join(lines)
+
+
+def _vessel_tables(vr: Mapping[str, Any], what: str) -> list[str]:
+    lines: list[str] = []
+    for dataset, block in vr["sets"].items():
+        title = "DRIVE test 01-20" if dataset == "drive_test" else "HRF 09-10, native resolution"
+        lines += ["", f"## Vessel recovery ({title}; {what}, {vr.get('segmenter', '')})", "",
+                  "| input | AUC | accuracy | IoU | Dice | AUC recovery |", "|---|---|---|---|---|---|"]
+        for name, r in block["rows"].items():
+            lines.append(f"| {name} | {_f(r.get('auc'), 4)} | {_f(r.get('accuracy'), 4)} | {_f(r.get('iou'), 4)} | "
+                         f"{_f(r.get('dice'), 4)} | {_f(r.get('auc_recovery'), 3)} |")
+        lines += _by_combination_table(block["rows"])
+    return lines
 
 
 def _by_combination_table(rows: Mapping[str, Any]) -> list[str]:

@@ -96,7 +96,8 @@ def _compact(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] = None, log=print) -> dict[str, Any]:
+def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] = None, log=print,
+         name: str = "vesselnet", notes: Optional[str] = None) -> dict[str, Any]:
     from safetensors.torch import save_file  # noqa: PLC0415
 
     from core.models.registry import ModelCard, sha256_file  # noqa: PLC0415
@@ -120,14 +121,14 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
     log(f"HRF 09-10: {_compact(hrf)}")
 
     dest.mkdir(parents=True, exist_ok=True)
-    stem = f"vesselnet-{version}"
+    stem = f"{name}-{version}"
     weights = dest / f"{stem}.safetensors"
     tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    save_file(tensors, str(weights), metadata={"name": "vesselnet", "version": version, "kind": "vessel",
+    save_file(tensors, str(weights), metadata={"name": name, "version": version, "kind": "vessel",
                                                "architecture": "vesselnet"})
     history = [h for h in ck.get("history", []) if not h.get("final")]
     card = ModelCard(
-        name="vesselnet", version=version, kind="vessel", architecture="vesselnet",
+        name=name, version=version, kind="vessel", architecture="vesselnet",
         config={**net.cfg.to_dict(), "inference": {
             "working_fov_diameter": diameter, "threshold": round(thr, 4), "tile": tile, "overlap": overlap,
             "input": "RGB resized so the FOV diameter equals working_fov_diameter, per-channel zero mean / "
@@ -150,8 +151,8 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
             "scale_selection_auc": diam_table, "threshold_selection": thr_info,
         },
         metrics={"drive_test": _compact(drive), "hrf_test_native": _compact(hrf)},
-        notes="Vessel probability for the overlay, MAGE-Net's structure targets and the vessel recovery table. "
-              "Not a diagnostic device.",
+        notes=notes or ("Vessel probability for the overlay, MAGE-Net's structure targets and the vessel recovery "
+                        "table. Not a diagnostic device."),
         license="Weights trained on DRIVE and HRF, which are licensed for research use; check before any "
                 "commercial distribution.",
         data_sources=["DRIVE (Staal et al., IEEE TMI 2004)", "HRF (Budai et al., 2013)"],
@@ -168,9 +169,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--run", default="/work/runs/vessels")
     ap.add_argument("--dest", default=str(resources_dir() / "models"))
     ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--name", default="vesselnet", help="model name (vesselnet-clean: the evaluation-only model)")
+    ap.add_argument("--notes", help="the card's notes (default: what the shipped vessel model is for)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    card = ship(Path(args.run), Path(args.dest), args.version,
+    card = ship(Path(args.run), Path(args.dest), args.version, name=args.name, notes=args.notes,
                 log=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
     print(json.dumps(card["metrics"], indent=2))
     return 0

@@ -143,3 +143,52 @@ def test_vessel_recovery_rows_ratios_and_markdown_on_both_sets(tmp_path):
     assert "Vessel recovery (DRIVE test 01-20" in md and "Vessel recovery (HRF 09-10" in md
     assert md.count("| flatten |") == 4  # recovery table and by-combination table, both sets
     assert "| input | i | isb |" in md
+
+
+def test_clean_trained_segmenter_is_optional_and_loads_from_resources_evaluation(tmp_path, monkeypatch):
+    """The paper's setting needs a segmenter trained on clean photos; it lives outside resources/models
+    (never bundled, never the active vessel model) and the protocol runs without it."""
+    from safetensors.torch import save_file
+
+    from core.evaluation import protocol
+    from core.models.registry import ModelCard, sha256_file
+    from tests.core.training.site_helpers import tiny_vessel_segmenter
+
+    monkeypatch.setattr("core.paths.resources_dir", lambda: tmp_path)
+    assert protocol.clean_trained_segmenter() is None
+    seg = tiny_vessel_segmenter()
+    folder = tmp_path / protocol.CLEAN_SEGMENTER_DIR
+    folder.mkdir()
+    weights = folder / "vesselnet-clean-1.0.0.safetensors"
+    save_file({k: v.contiguous() for k, v in seg.model.state_dict().items()}, str(weights))
+    card = ModelCard(name="vesselnet-clean", version="1.0.0", kind="vessel", architecture="vesselnet",
+                     config={**seg.model.cfg.to_dict(), "inference": {"working_fov_diameter": 64, "threshold": 0.4}},
+                     weights_file=weights.name, sha256=sha256_file(weights), created="2026-11-27T00:00:00+00:00")
+    card.save(folder / "vesselnet-clean-1.0.0.json")
+    loaded = protocol.clean_trained_segmenter()
+    assert loaded.name == "vesselnet-clean-1.0.0" and loaded.threshold == 0.4
+    from core.vessels import VesselSegmenter
+    from tests.synthetic import make_fundus
+
+    rgb = make_fundus(96, 96, seed=3)
+    fov = rgb.max(axis=2) > 10
+    same = VesselSegmenter(model=seg.model, card=card.to_dict())
+    assert np.allclose(loaded.probability(rgb, fov), same.probability(rgb, fov), atol=1e-5)
+
+
+def test_clean_segmenter_recovery_gets_its_own_tables_and_targets(tmp_path):
+    from core.evaluation.protocol import check_targets, markdown, vessel_recovery
+
+    _write_vessel_sets(tmp_path)
+    rep = vessel_recovery(_GreenDarkness(), {"supervised": lambda rgb, fov: rgb}, data_root=tmp_path,
+                          combinations=["i"], ids={"drive_test": ["01"]}, datasets=("drive_test",))
+    full = {"protocol_version": 1, "seed": 0, "working_size": 64, "vessel_recovery_clean_segmenter": rep,
+            "synthetic_512": {"cases": 0, "images": [], "combinations": [],
+                              "rows": {"degraded input": {"psnr": {"mean": 20.0, "std": 1.0}, "ssim": {"mean": 0.8}},
+                                       "supervised": {"psnr": {"mean": 21.0, "std": 1.0}, "ssim": {"mean": 0.9}}}}}
+    md = markdown(full)
+    assert "segmenter trained on clean photos only" in md
+    assert md.count("| supervised |") == 1 + 2  # synthetic table; recovery and by-combination tables
+    targets = check_targets(full, "supervised", None)["supervised"]
+    assert "vessel_auc_recovery_drive_test_clean_segmenter" in targets
+    assert "meets_vessel_recovery_0_80_drive_test_clean_segmenter" in targets
