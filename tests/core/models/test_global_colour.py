@@ -42,6 +42,7 @@ def test_freeze_except_trains_only_the_named_parts():
         freeze_except(net, ["no_such_part"])
 
 
+@torch.no_grad()
 def test_field_is_smooth_and_bounded():
     head = GlobalColour(channels=4, size=32)
     with torch.no_grad():
