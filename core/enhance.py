@@ -362,7 +362,7 @@ class Enhancer:
 
     def _needs_whole_image_pass(self, size: int, s: EnhanceSettings) -> bool:
         """Tiled with several tiles and a colour head: the tiles alone cannot see the whole photo."""
-        return s.mode == "tiled" and self.has_colour_head and size > min(s.tile_size, size) and size > s.working_size
+        return s.mode == "tiled" and self.has_colour_head and size > max(s.tile_size, s.working_size)
 
     def _whole_image_colour(self, job: "_Job", tiled: np.ndarray) -> np.ndarray:
         """The tiles' detail with the illumination and colour of one whole-image pass at the working size."""
