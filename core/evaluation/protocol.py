@@ -227,10 +227,7 @@ def synthetic_table(
             "psnr": _summary(allp),
             "ssim": _summary(alls),
             **{k: _summary([v for c in combos for v in scores[name][k][c]]) for k in kinds[2:]},
-            "by_combination": {
-                c: {"psnr": _summary(scores[name]["psnr"][c])["mean"], "ssim": _summary(scores[name]["ssim"][c])["mean"]}
-                for c in combos
-            },
+            "by_combination": {c: {k: _summary(scores[name][k][c])["mean"] for k in kinds} for c in combos},
             "seconds_per_image": seconds[name] / max(1, total),
         }
     return {"rows": rows, "cases": total, "images": [i.id for i in images], "combinations": list(combos),
@@ -616,6 +613,13 @@ def markdown(rep: dict[str, Any]) -> str:
         for name, r in syn["rows"].items():
             lines.append(f"| {name} | {_f(r['psnr']['mean'])} | {_f(r['psnr_colour_oracle']['mean'])} | "
                          f"{_f(r['psnr_lowfreq_oracle']['mean'])} |")
+        lines += ["", "By combination (PSNR / + oracle colour / + oracle shading):", "",
+                  "| method | " + " | ".join(syn["combinations"]) + " |", "|---|" + "---|" * len(syn["combinations"])]
+        for name, r in syn["rows"].items():
+            by = r["by_combination"]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{_f(by[c]['psnr'], 1)} / {_f(by[c]['psnr_colour_oracle'], 1)} / {_f(by[c]['psnr_lowfreq_oracle'], 1)}"
+                for c in syn["combinations"]) + " |")
     nat = rep.get("synthetic_native")
     if nat:
         lines += ["", f"## Synthetic test at native resolution (HRF, Enhancer fast mode; {len(nat['cases'])} cases: "

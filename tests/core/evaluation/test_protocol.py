@@ -55,7 +55,10 @@ def test_synthetic_table_rows_and_reproducibility(tmp_path):
         # the oracles use the clean photo, so they can only bring the output closer to it
         assert r["psnr_colour_oracle"]["mean"] >= r["psnr"]["mean"] - 1e-6
         assert r["psnr_lowfreq_oracle"]["mean"] >= r["psnr"]["mean"] - 0.5
-    assert "Error budget" in P.markdown({"protocol_version": 1, "seed": 0, "working_size": 64, "synthetic_512": a})
+        for c in ("i", "isb"):
+            assert r["by_combination"][c]["psnr_colour_oracle"] >= r["by_combination"][c]["psnr"] - 1e-6
+    md = P.markdown({"protocol_version": 1, "seed": 0, "working_size": 64, "synthetic_512": a})
+    assert "Error budget" in md and "By combination (PSNR / + oracle colour / + oracle shading)" in md
     assert set(a["examples"]) == {"t/0 isb", "t/1 isb"} and "clean" in a["examples"]["t/0 isb"]
     # degrading lowers the score: the identity's PSNR against the clean image is finite and not huge
     assert a["rows"]["degraded input"]["psnr"]["mean"] < 40
