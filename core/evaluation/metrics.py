@@ -69,23 +69,12 @@ def colour_corrected(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None = None
 def low_frequencies_replaced(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None, sigma: float) -> np.ndarray:
     """x with its low frequencies (Gaussian sigma, normalised inside the FOV) taken from y: an oracle
     for "everything broader than sigma corrected" (illumination, haze, colour), detail kept."""
+    from core.imaging.low_frequency import carry_low_frequencies  # noqa: PLC0415
+
     a, b = _pair(x, y)
-    h, w = a.shape[:2]
-    m = _as_mask(fov, (h, w)).astype(np.float32)
-    # the low-pass is taken at 1/f resolution (sigma >= 4 px there) and upsampled: the same
-    # shading, ~50x faster than a full-size Gaussian of sigma 24 (it runs for every case and method)
-    f = max(1, int(sigma // 4))
-    size = (max(1, w // f), max(1, h // f))
-
-    def low(img: np.ndarray) -> np.ndarray:
-        small = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        blurred = cv2.GaussianBlur(small, (0, 0), sigma / f)
-        return cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR).reshape(img.shape[:2] + (-1,))
-
-    den = np.maximum(low(m[..., None]), 1e-6)
-    mm = m[..., None]
-    out = a - low(a * mm) / den + low(b * mm) / den
-    return np.clip(out, 0.0, 1.0).reshape(np.shape(x))
+    m = _as_mask(fov, a.shape[:2])
+    out = carry_low_frequencies(a.astype(np.float32), m, b.astype(np.float32), m, sigma)
+    return out.reshape(np.shape(x))
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> np.ndarray:

@@ -15,11 +15,25 @@ import numpy as np
 
 
 def masked_blur(img: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur inside the mask (normalised, so the black outside does not bleed in)."""
+    """Gaussian blur inside the mask (normalised, so the black outside does not bleed in).
+
+    Wide blurs are taken at 1/f resolution (sigma >= 4 px there) and upsampled: the same
+    shading, many times faster than a full-size Gaussian (the evaluation runs one per case
+    and method).
+    """
+    h, w = img.shape[:2]
     m = mask.astype(np.float32)
-    num = cv2.GaussianBlur(img * m[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
-    return num / np.maximum(den, 1e-3)[..., None]
+    f = max(1, int(sigma // 4))
+
+    def low(a: np.ndarray) -> np.ndarray:
+        if f > 1:
+            a = cv2.resize(a, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        a = cv2.GaussianBlur(a, (0, 0), sigma / f)
+        return cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else a
+
+    num = low(img.astype(np.float32) * m[..., None]).reshape(h, w, -1)
+    den = low(m).reshape(h, w, 1)
+    return num / np.maximum(den, 1e-3)
 
 
 def carry_low_frequencies(
