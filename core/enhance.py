@@ -357,8 +357,10 @@ class Enhancer:
 
     @property
     def has_colour_head(self) -> bool:
-        """The model judges colour from the whole image (core.models.global_colour)."""
-        return getattr(self.model, "global_head", None) is not None
+        """The model judges colour from the whole image (core.models.global_colour) or from coarse
+        fields whose cells are fixed in working-resolution px (the structured form): a tile alone
+        would judge its own illumination at the wrong scale."""
+        return getattr(self.model, "global_head", None) is not None or bool(getattr(self.model, "structured", False))
 
     def _needs_whole_image_pass(self, size: int, s: EnhanceSettings) -> bool:
         """Tiled with several tiles and a colour head: the tiles alone cannot see the whole photo."""

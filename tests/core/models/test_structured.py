@@ -98,3 +98,16 @@ def test_structured_output_never_inverts_darker_structure() -> None:
         vessel = out[0, 1, 101:103, 60:180].mean()
         ring = torch.cat([out[0, 1, 94:98, 60:180], out[0, 1, 106:110, 60:180]]).mean()
         assert float(vessel) < float(ring)
+
+
+def test_enhancer_takes_structured_fields_from_one_whole_image_pass_in_tiled_mode() -> None:
+    """The fields' cells are fixed in working-resolution px, so a tile alone would judge its
+    illumination at the wrong scale: tiled mode takes the broad shading from a whole-image pass."""
+    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
+
+    residual = preset("mage-s")
+    residual.output_form = "residual"
+    s = EnhanceSettings(mode="tiled")
+    assert Enhancer.from_module(_net()).has_colour_head
+    assert Enhancer.from_module(_net())._needs_whole_image_pass(2048, s)
+    assert not Enhancer.from_module(MageNet(residual))._needs_whole_image_pass(2048, s)
