@@ -111,3 +111,29 @@ def test_enhancer_takes_structured_fields_from_one_whole_image_pass_in_tiled_mod
     assert Enhancer.from_module(_net()).has_colour_head
     assert Enhancer.from_module(_net())._needs_whole_image_pass(2048, s)
     assert not Enhancer.from_module(MageNet(residual))._needs_whole_image_pass(2048, s)
+
+
+def test_what_changed_maps_fields_to_the_photo() -> None:
+    """The "What changed" maps have the photo's geometry, are neutral outside the FOV and follow the fields."""
+    from core.enhance import Enhancer  # noqa: PLC0415
+    from core.imaging.types import FundusImage  # noqa: PLC0415
+
+    rgb = (np.transpose(_macula_image(300)[0].numpy(), (1, 2, 0)) * 255).astype(np.uint8)
+    photo = np.zeros((320, 420, 3), np.uint8)
+    photo[10:310, 60:360] = rgb
+    image = FundusImage(pixels=photo, bit_depth=8, source_sha256="0" * 64)
+    net = _net(4, scale=1.0)
+    wc = Enhancer.from_module(net).what_changed(image)
+    assert wc.gain.shape == photo.shape[:2] == wc.veil.shape == wc.detail_gain.shape
+    assert np.all(wc.gain[~wc.fov] == 1.0) and np.all(wc.veil[~wc.fov] == 0.0)
+    lo, hi = wc.ranges["gain"]
+    assert S.MIN_GAIN <= lo <= hi <= S.MAX_GAIN and hi - lo > 1e-4  # a random head changes the gain somewhere
+    assert set(wc.to_dict()) == {"gain", "veil", "detail_gain"}
+    residual = preset("mage-s")
+    residual.output_form = "residual"
+    import pytest  # noqa: PLC0415
+
+    from core.errors import ModelError  # noqa: PLC0415
+
+    with pytest.raises(ModelError, match="no illumination"):
+        Enhancer.from_module(MageNet(residual)).what_changed(image)
