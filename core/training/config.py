@@ -36,6 +36,9 @@ class DataConfig:
     pool_refresh: int = 1
     p_clean: float = 0.0
     """Share of synthetic pairs left undegraded (teaches the network to leave good photos alone)."""
+    p_photometric: float = 0.0
+    """Share of pairs that are clean photos under a global photometric shift only (target: the clean
+    photo): a darker or differently pigmented fundus is not a degradation (MAGE-NET.md section 6)."""
     scale_main: tuple[int, int] = (440, 600)
     scale_wide: tuple[int, int] = (600, 1000)
     p_wide: float = 0.25

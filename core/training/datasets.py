@@ -390,6 +390,7 @@ class SyntheticPool:
         scales: ScaleJitter = ScaleJitter(),
         combinations: Sequence[str] | None = None,
         p_clean: float = 0.0,
+        p_photometric: float = 0.0,
     ) -> None:
         if not sources:
             raise FundusError("No clean training images were found.")
@@ -404,6 +405,9 @@ class SyntheticPool:
         self.combinations = tuple(combinations or COMBINATIONS)
         self.p_clean = float(p_clean)
         """Share of entries left undegraded (input = target), so good photos learn to stay as they are."""
+        self.p_photometric = float(p_photometric)
+        """Share of entries that are clean photos under a global exposure, gamma and white-balance shift
+        only (core.degrade.photometric_shift), target the clean photo; combination "photometric"."""
         self.slots: dict[int, tuple[int, PoolEntry]] = {}  # slot -> (generation, entry)
 
     def make_entry(self, g: int) -> PoolEntry:
@@ -417,6 +421,10 @@ class SyntheticPool:
         clean, fov, ves = at_scale(src, side)
         if self.p_clean and rng.uniform() < self.p_clean:  # drawn last: p_clean=0 keeps older pools identical
             combination, deg = "none", clean
+        elif self.p_photometric and rng.uniform() < self.p_photometric:  # after p_clean, for the same reason
+            from core.degrade import photometric_shift  # noqa: PLC0415
+
+            combination, (deg, _) = "photometric", photometric_shift(clean, fov, dseed)
         else:
             deg, _ = degrade(clean, fov, combination, seed=dseed)
         return PoolEntry(
