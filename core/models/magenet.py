@@ -86,6 +86,8 @@ class MageNetConfig:
             raise ValueError("global_channels must be >= 0 and global_size a positive multiple of 16")
         if self.output_form not in OUTPUT_FORMS:
             raise ValueError(f"output_form must be one of {', '.join(OUTPUT_FORMS)}, got {self.output_form!r}")
+        if self.output_form == "structured" and self.global_channels:
+            raise ValueError("the whole-image colour head belongs to the residual form; the structured form has its own fields")
         if self.field_cell < 32 or self.field_cell % 4:
             raise ValueError("field_cell must be a multiple of 4 and at least 32 px (the fields must stay smooth)")
 

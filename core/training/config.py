@@ -88,6 +88,9 @@ class TrainConfig:
     train_only: list[str] = field(default_factory=list)
     """Top-level parts of the network to train (e.g. ["global_head"]); the rest stays frozen. Empty: all.
     Parts named here may be missing from `init_from` (a new head on a trained network)."""
+    init_new_parts: list[str] = field(default_factory=list)
+    """Parts of the network (top-level or dotted, e.g. "field_head", "stage3.detail") that `init_from`
+    may lack: they keep their fresh (identity) init, and everything is trained."""
     output_dir: str = "runs/mage"
     checkpoint_minutes: float = 5.0
     checkpoint_every_steps: int | None = None

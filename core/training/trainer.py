@@ -136,7 +136,9 @@ def _part(key: str) -> str:
 def load_initial(model: nn.Module, weights: dict[str, torch.Tensor], new_parts: Sequence[str] = ()) -> None:
     """Load starting weights; only parts listed in `new_parts` may be missing (they keep their init)."""
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if _part(k) not in set(new_parts)]
+    missing = [k for k in missing if not any(k == p or k.startswith(p + ".") for p in new_parts)]
+    if getattr(model, "structured", False):  # an older residual network's image head has no place here
+        unexpected = [k for k in unexpected if not k.startswith("stage3.to_residual.")]
     if missing or unexpected:
         raise FundusError(
             "The starting weights do not fit this network"
@@ -178,7 +180,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # same initial weights on every rank (DDP broadcasts them anyway)
         model = build_model(config)
         if config.init_from:
-            load_initial(model, initial_weights(config.init_from), config.train_only)
+            load_initial(model, initial_weights(config.init_from), [*config.train_only, *config.init_new_parts])
         freeze_except(model, config.train_only)
         self.model = model.to(self.device)
         self.teacher: nn.Module | None = None
