@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from core.data.splits import HRF_CLASSES, TEST_DRIVE_IDS, TEST_HRF_IDS, TEST_IDS  # noqa: F401  (the one place for test splits)
 from core.errors import FieldOfViewError, FundusError
 from core.progress import ProgressCallback, report
 
@@ -35,15 +36,10 @@ CACHE_SIDE = 1024
 """Longest side an image is cached at (the largest training scale is ~1000)."""
 CACHE_VERSION = 1
 
-HRF_CLASSES = ("h", "g", "dr")
 TRAIN_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(21, 41))
 TRAIN_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in range(1, 9) for c in HRF_CLASSES) + tuple(
     f"hrf/{n}_h" for n in (11, 12, 13)
 )
-TEST_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(1, 21))
-TEST_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in (9, 10) for c in HRF_CLASSES)
-TEST_IDS = frozenset(TEST_DRIVE_IDS + TEST_HRF_IDS)
-"""Images of the evaluation protocol: never trained on."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +116,16 @@ def test_clean_specs(data: Path) -> list[SourceSpec]:
     return [clean_spec(data, i) for i in (*TEST_DRIVE_IDS, *TEST_HRF_IDS)]
 
 
-def real_specs(data: Path) -> list[SourceSpec]:
-    """Every photo in real_lowquality/ (unlabelled target domain), with its FOV mask when one exists."""
+def real_specs(data: Path, include_test: bool = False) -> list[SourceSpec]:
+    """Every photo in real_lowquality/ (unlabelled target domain), with its FOV mask when one exists;
+    the photos of core.data.splits.real_subset (evaluate's real-photo tables) only with include_test."""
     root = Path(data) / "real_lowquality"
     specs: list[SourceSpec] = []
+    if not include_test:
+        from core.data.splits import test_ids  # noqa: PLC0415
+
+        held_out = test_ids(Path(data))
+        return [s for s in real_specs(data, include_test=True) if s.id not in held_out]
     eyeq = root / "eyeq_usable_512"
     for p in sorted((eyeq / "images").glob("*.png")):
         m = eyeq / "fov_mask_800" / p.name
