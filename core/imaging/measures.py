@@ -118,7 +118,17 @@ def _masked_gauss(img: np.ndarray, m: np.ndarray, sigma: float, den: np.ndarray 
     mf = m.astype(np.float32)
     if den is None:
         den = _gauss(mf, sigma)
+    if img.ndim == 3:
+        return _gauss(np.ascontiguousarray(img * mf[..., None]), sigma) / np.maximum(den, 1e-6)[..., None]
     return _gauss(img * mf, sigma) / np.maximum(den, 1e-6)
+
+
+def masked_gaussian(img: np.ndarray, fov: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian average (sigma px) of a H x W or H x W x C float image over the FOV pixels only
+    (normalised convolution: the black outside does not darken the rim); broad sigmas run on a
+    reduced copy. Values outside the FOV are extrapolated, not zero."""
+    a = np.asarray(img, np.float32)
+    return _masked_gauss(a, _mask(fov, a.shape), float(sigma))
 
 
 def _eroded(m: np.ndarray, diameter: float) -> np.ndarray:
@@ -280,9 +290,10 @@ def _blob_sigmas(d: float) -> list[float]:
     return list(np.geomspace(lo, hi, BLOB_SCALES))
 
 
-def blob_counts(rgb: np.ndarray, fov: np.ndarray) -> BlobCounts:
-    """Count DoG scale-space extrema of green relative to its local level, diameters 0.3-1 % of the
-    FOV diameter, contrast >= BLOB_CONTRAST, round (not vessel-like), inside the eroded FOV."""
+def blob_points(rgb: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dark, bright) blob centres as K x 2 int arrays of (row, col): DoG scale-space extrema of green
+    relative to its local level, diameters 0.3-1 % of the FOV diameter, contrast >= BLOB_CONTRAST,
+    round (not vessel-like), inside the eroded FOV. What blob_counts counts, for crops and overlays."""
     img = _rgb(rgb)
     m = _mask(fov, img.shape)
     d = fov_diameter(m)
@@ -291,42 +302,47 @@ def blob_counts(rgb: np.ndarray, fov: np.ndarray) -> BlobCounts:
     level = _masked_gauss(g, m, BANDPASS_BROAD * d)
     n = np.where(m, g / np.maximum(level, max(LEVEL_FLOOR * float(np.median(level[m])), 1e-4)), 1.0)
     n = n.astype(np.float32)
-    sigmas = _blob_sigmas(d)
     k = 1.6
-    # DoG = centre - surround; the scale-normalised response of a blob is ~ its relative contrast
-    dogs = np.stack([cv2.GaussianBlur(n, (0, 0), s) - cv2.GaussianBlur(n, (0, 0), s * k) for s in sigmas])
-    scale = 1.0 / (k - 1.0) * 0.6  # ~1 for a disc of the matched size (DoG peak ~0.6 (k-1) x contrast)
-    dogs *= scale
+    # DoG = centre - surround; scaled so a disc of the matched size responds with about its relative contrast
+    dogs = np.stack([cv2.GaussianBlur(n, (0, 0), s) - cv2.GaussianBlur(n, (0, 0), s * k) for s in _blob_sigmas(d)])
+    dogs *= 0.6 / (k - 1.0)
     nb = max(3, int(round(BLOB_DIAMETERS[1] * d)) | 1)
     kern = np.ones((nb, nb), np.uint8)
-    counts = {}
-    for sign, name in ((-1.0, "dark"), (1.0, "bright")):
-        resp = sign * dogs  # positive where the blob of this polarity is
+    h, w = n.shape
+    found = []
+    for sign in (-1.0, 1.0):  # dark, bright
+        resp = sign * dogs  # positive where a blob of this polarity is
         best = resp.max(axis=0)
         arg = resp.argmax(axis=0)
         peak = (best >= cv2.dilate(best, kern)) & (best >= BLOB_CONTRAST) & inner
         ys, xs = np.nonzero(peak)
         if ys.size == 0:
-            counts[name] = 0
+            found.append(np.zeros((0, 2), np.int64))
             continue
         # edge test on the DoG at the chosen scale: a vessel cross-section has one large curvature
-        dd = resp[arg[ys, xs], ys, xs]
-        h, w = n.shape
+        sc = arg[ys, xs]
+        dd = resp[sc, ys, xs]
         y0, y1 = np.clip(ys - 1, 0, h - 1), np.clip(ys + 1, 0, h - 1)
         x0, x1 = np.clip(xs - 1, 0, w - 1), np.clip(xs + 1, 0, w - 1)
-        s = arg[ys, xs]
-        dxx = resp[s, ys, x1] + resp[s, ys, x0] - 2 * dd
-        dyy = resp[s, y1, xs] + resp[s, y0, xs] - 2 * dd
-        dxy = (resp[s, y1, x1] - resp[s, y1, x0] - resp[s, y0, x1] + resp[s, y0, x0]) / 4.0
+        dxx = resp[sc, ys, x1] + resp[sc, ys, x0] - 2 * dd
+        dyy = resp[sc, y1, xs] + resp[sc, y0, xs] - 2 * dd
+        dxy = (resp[sc, y1, x1] - resp[sc, y1, x0] - resp[sc, y0, x1] + resp[sc, y0, x0]) / 4.0
         tr, det = dxx + dyy, dxx * dyy - dxy * dxy
         r = BLOB_EDGE_RATIO
         round_ = (det > 0) & (tr * tr * r < (r + 1) ** 2 * det)
-        # plateaus give several equal maxima: count connected peak groups once
-        keep = np.zeros_like(peak)
-        keep[ys[round_], xs[round_]] = True
-        n_groups, _ = cv2.connectedComponents(keep.astype(np.uint8), connectivity=8)
-        counts[name] = int(n_groups - 1)
-    return BlobCounts(dark=counts["dark"], bright=counts["bright"])
+        # plateaus give several equal maxima: one blob per connected group of peaks
+        keep = np.zeros((h, w), np.uint8)
+        keep[ys[round_], xs[round_]] = 1
+        n_groups, _, _, centroids = cv2.connectedComponentsWithStats(keep, connectivity=8)
+        found.append(np.rint(centroids[1:, ::-1]).astype(np.int64).reshape(-1, 2))
+    return found[0], found[1]
+
+
+def blob_counts(rgb: np.ndarray, fov: np.ndarray) -> BlobCounts:
+    """Small dark (microaneurysm-like) and small bright (exudate-like) blobs of 0.3-1 % of the FOV
+    diameter inside the eroded FOV (see blob_points)."""
+    dark, bright = blob_points(rgb, fov)
+    return BlobCounts(dark=int(len(dark)), bright=int(len(bright)))
 
 
 def blob_ratio(output: np.ndarray, input: np.ndarray, fov: np.ndarray) -> float:  # noqa: A002

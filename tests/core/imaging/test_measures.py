@@ -192,3 +192,16 @@ def test_measures_refuse_mismatched_shapes():
     with pytest.raises(ValueError):
         M.bandpass(img, fov[:-1])
     assert math.isfinite(M.structure_psnr(_blotch(img, fov), img, fov))
+
+
+def test_blob_points_sit_on_painted_dots():
+    img, fov = _fundus()
+    yy, xx = np.mgrid[:SIDE, :SIDE]
+    dots = [(120, 250), (260, 140), (300, 280)]
+    for y, x in dots:
+        img[(yy - y) ** 2 + (xx - x) ** 2 <= 2] *= np.float32(0.6)
+    dark, bright = M.blob_points(img, fov)
+    assert dark.shape[1] == 2 and bright.shape[1] == 2
+    for y, x in dots:
+        assert np.min(np.hypot(dark[:, 0] - y, dark[:, 1] - x)) <= 2
+    assert M.blob_counts(img, fov) == M.BlobCounts(len(dark), len(bright))
