@@ -66,8 +66,8 @@ MEASURES: tuple[MeasureSpec, ...] = (
     MeasureSpec("sharpness", "Sharpness", True, 0.02, True),
     MeasureSpec("colour_shift", "Colour shift from the photo (CIELAB)", False, 0.5, False),
     MeasureSpec("vessel_stability", "Vessel-map stability (Dice)", True, 0.01, False),
-    MeasureSpec("bandpass_correlation", "Structure kept (band-pass correlation with the photo)", True, 0.02, False),
-    MeasureSpec("vessel_contrast_ratio", "Vessel contrast ratio (Weber, output / photo)", True, 0.05, True),
+    MeasureSpec("bandpass_correlation", "Structure kept (band-pass correlation)", True, 0.02, False),
+    MeasureSpec("vessel_contrast_ratio", "Vessel contrast ratio (output / photo)", True, 0.05, True),
 )
 MIN_CONCLUSIVE = 5
 """Fewer held-out photos than this make the overall verdict "inconclusive"."""
@@ -148,8 +148,8 @@ class SiteEvaluation:
     def explanation(self) -> str:
         """One sentence on the overall verdict, for the CLI and the wizard."""
         if not self.conclusive:
-            return (f"inconclusive: only {len(self.photos)} held-out photo(s) (at least {MIN_CONCLUSIVE} are needed "
-                    "for a verdict); add photos to the site folder for a reliable check")
+            return (f"only {len(self.photos)} held-out photo(s), at least {MIN_CONCLUSIVE} are needed for a verdict; "
+                    "add photos to the site folder for a reliable check")
         if self.worse:
             bad = ", ".join(m.label.lower() for m in self.measures if m.verdict == "worse")
             return f"worse on: {bad}"
