@@ -26,8 +26,8 @@ explicit choice. With fewer than MIN_CONCLUSIVE held-out photos the overall verd
 explicit choice).
 
 The adapted model also gets its own guard threshold (core.guard): its outputs on seeded
-photometric shifts of the held-out photos (evaluate's ranges: exposure x0.45-0.8 or
-x1.1-1.3, gamma 0.85-1.25, green x0.75-1.05, blue x0.6-1.1) are scored by the guard and by
+photometric shifts of the held-out photos (evaluate's own shift, core.evaluation.do_no_harm:
+exposure x0.45-0.8 or x1.1-1.3, gamma 0.85-1.25, green x0.75-1.05, blue x0.6-1.1) are scored by the guard and by
 their structure PSNR *against the unshifted photo itself* (evaluate's photometric table,
 where the unshifted photo plays the clean one), and core.imaging.measures.calibrate_guard
 picks the threshold. The photo, not the output on the unshifted photo, is the reference,
@@ -73,11 +73,7 @@ MIN_CONCLUSIVE = 5
 """Fewer held-out photos than this make the overall verdict "inconclusive"."""
 GUARD_SHIFTS_TARGET = 24
 """Photometric shifts for the guard recalibration, spread over the held-out photos (at least 2 each)."""
-GUARD_SEED = 2026
-EXPOSURE_RANGES = ((0.45, 0.8), (1.1, 1.3))
-GAMMA_RANGE = (0.85, 1.25)
-GREEN_RANGE = (0.75, 1.05)
-BLUE_RANGE = (0.6, 1.1)
+
 SPECS = {m.key: m for m in MEASURES}
 VERDICTS = ("better", "same", "worse", "inconclusive")
 
@@ -393,23 +389,12 @@ def structure_measures(photo: np.ndarray, output: np.ndarray, fov: np.ndarray) -
             "vessel_contrast_ratio": M.vessel_contrast_ratio(output, photo, fov)}
 
 
-def photometric_params(name: str, k: int) -> dict[str, float]:
-    """The k-th seeded global shift of one held-out photo (evaluate's ranges; a pure function of name and k)."""
-    import zlib  # noqa: PLC0415
+def shifted_photo(px: np.ndarray, fov: np.ndarray, name: str, k: int) -> np.ndarray:
+    """The k-th seeded global shift of one held-out photo, as uint8: evaluate's own shift
+    (core.evaluation.do_no_harm, same ranges and generator) for the id "<name>#site<k>"."""
+    from core.evaluation.do_no_harm import apply_photometric, photometric_params  # noqa: PLC0415
 
-    rng = np.random.default_rng([zlib.crc32(name.encode()), k, GUARD_SEED])
-    (a0, a1), (b0, b1) = EXPOSURE_RANGES
-    u = rng.uniform(0.0, (a1 - a0) + (b1 - b0))
-    return {"exposure": float(a0 + u if u < a1 - a0 else b0 + u - (a1 - a0)),
-            "gamma": float(rng.uniform(*GAMMA_RANGE)), "green": float(rng.uniform(*GREEN_RANGE)),
-            "blue": float(rng.uniform(*BLUE_RANGE))}
-
-
-def shifted_photo(px: np.ndarray, fov: np.ndarray, p: dict[str, float]) -> np.ndarray:
-    """clip(exposure * white balance * photo ** gamma) inside the FOV, as uint8 (what the camera would save)."""
-    x = px.astype(np.float32) / 255.0
-    wb = np.array([1.0, p["green"], p["blue"]], np.float32) * np.float32(p["exposure"])
-    y = np.clip(np.power(x, np.float32(p["gamma"])) * wb, 0.0, 1.0) * fov[..., None]
+    y = apply_photometric(px.astype(np.float32) / 255.0, fov, photometric_params(f"{name}#site{k}"))
     return (y * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -423,7 +408,7 @@ def guard_cases_for(enhancer: Any, px: np.ndarray, fov: np.ndarray, name: str, s
     out = []
     for k in range(shifts):
         check_stop(should_stop)
-        shifted = shifted_photo(px, fov, photometric_params(name, k))
+        shifted = shifted_photo(px, fov, name, k)
         res = enhancer.enhance(FundusImage(pixels=shifted, bit_depth=8, source_sha256="0" * 64))
         score = res.guard_score if res.guard_score is not None else M.guard_score(shifted, res.pixels, fov)
         out.append((float(score), M.structure_psnr(working_view(res.pixels, fov, working_size)[0], photo, small_fov)))
