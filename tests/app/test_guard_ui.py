@@ -63,3 +63,29 @@ def test_no_banner_and_no_note_when_the_structure_is_kept(gain_model, window, qt
 
     rgb = read(comp.path).pixels.astype(int)
     assert (np.abs(rgb - [255, 176, 0]).sum(-1) < 12).mean() < 0.001
+
+
+def test_batch_panel_shows_the_guard_warning_and_the_cnr_column(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from app.batch_panel import COL_CONTRAST, COL_DETAIL, COL_NAME, BatchPanel
+    from core.batch import BatchQueue
+    from core.enhance import EnhanceSettings, Enhancer
+    from tests.core.batch.helpers import Card, photo_tree
+
+    photo_tree(tmp_path / "in", 2)
+    p = BatchPanel(queue=BatchQueue(), measurer_factory=None, enhancer_factory=lambda mode: Enhancer.from_module(
+        Blotch(), card=Card("blotch"), settings=EnhanceSettings(working_size=64)))
+    qtbot.addWidget(p)
+    p.show()
+    try:
+        p.output_edit.setText(str(tmp_path / "out"))
+        assert p.add_inputs([str(tmp_path / "in")]) == 2
+        qtbot.waitUntil(lambda: not p.running and p.counts().get("pending", 0) == 0, timeout=20000)
+        m = p.model
+        assert m.headerData(COL_CONTRAST, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == "Vessel CNR"
+        for r in range(m.rowCount()):
+            detail = m.data(m.index(r, COL_DETAIL))
+            assert GUARD_MESSAGE in detail and detail.endswith("_enhanced.png"), m.data(m.index(r, COL_NAME))
+    finally:
+        p.shutdown()
