@@ -59,7 +59,12 @@ def run_app(argv: Sequence[str] = ()) -> int:
     win = build_window(args.paths, args.mode)
     startup.watch(win, quit_when_ready=startup.wanted(args.startup_time))
     win.show()
-    return int(app.exec())
+    code = int(app.exec())
+    from app.tasks import wait_for_tasks  # noqa: PLC0415
+
+    win.shutdown()  # closing the window did it already; quitting another way may not have
+    wait_for_tasks(15.0)  # threads still finishing a step end before Python does (Qt aborts otherwise)
+    return code
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ EngineWorker owns the loaded Enhancer (and vessel segmenter), so a model is load
 and reused for every image. Requests arrive as queued signals, so they run one after the
 other on the worker thread; cancel is a threading.Event the worker polls through the
 core `should_stop()` callback, because a busy worker thread cannot receive signals.
+Closing sets one more event that every step checks, measuring the inference paths
+included, so the thread ends within one network run even on a saturated computer.
+Errors go through app.tasks.failure_text, the one place that writes tracebacks to the log.
 
 LoaderWorker reads photos and makes thumbnails on its own thread, so opening a folder
 of large photos never freezes the window.
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.tasks import failure_text, retire
 from core.errors import Cancelled, FundusError
 
 log = logging.getLogger(__name__)
@@ -51,11 +54,7 @@ def default_segmenter_factory(device: str, registry: Any = None) -> Any:
     return VesselSegmenter(installed, device=device)
 
 
-def _message(exc: BaseException) -> str:
-    """A clinician-readable sentence; unexpected errors say so and keep the detail for the log."""
-    if isinstance(exc, FundusError):
-        return str(exc)
-    return f"Unexpected error ({type(exc).__name__}: {exc}). The photo was not changed."
+NOT_CHANGED = "The photo was not changed."
 
 
 @dataclass
@@ -97,11 +96,16 @@ class EngineWorker(QObject):
         self._segmenter_loaded = False
         self._stops: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
+        self.closing = threading.Event()  # set once by EngineClient.stop: every step gives up
 
     # ---------------------------------------------------------------- cancel (any thread)
     def stop_event(self, job: int) -> threading.Event:
         with self._lock:
             return self._stops.setdefault(job, threading.Event())
+
+    def _job_stop(self, job: int) -> Callable[[], bool]:
+        stop = self.stop_event(job)
+        return lambda: stop.is_set() or self.closing.is_set()
 
     def _forget(self, job: int) -> None:
         with self._lock:
@@ -110,6 +114,8 @@ class EngineWorker(QObject):
     # ---------------------------------------------------------------- slots (engine thread)
     @Slot(object, str)
     def load_model(self, model_ref: str | None, device: str) -> None:
+        if self.closing.is_set():
+            return
         key = (model_ref, device)
         if self.enhancer is not None and key == self._enhancer_key:
             self.model_ready.emit(self._info())
@@ -120,7 +126,7 @@ class EngineWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
             self.enhancer = None
             self._enhancer_key = None
-            self.model_failed.emit(_message(exc))
+            self.model_failed.emit(failure_text(exc, "loading the model", NOT_CHANGED))
             return
         self.model_ready.emit(self._info())
         self._prepare_inference()
@@ -128,7 +134,7 @@ class EngineWorker(QObject):
     def reselect_inference(self) -> None:
         """Choose the inference path again (a compiled package was just built for this computer)."""
         forget = getattr(self.enhancer, "forget_inference", None)
-        if forget is None:
+        if forget is None or self.closing.is_set():
             return
         forget()
         self._prepare_inference()
@@ -137,11 +143,13 @@ class EngineWorker(QObject):
         """Choose the inference path now (measured once per computer and model, then cached), so the
         first photo does not wait for it; a failure only means the first photo measures instead."""
         prepare = getattr(self.enhancer, "prepare_inference", None)
-        if prepare is None:
+        if prepare is None or self.closing.is_set():
             return
         self.preparing.emit("Finding the fastest way to run the model on this computer (first time only)…")
         try:
-            prepare()
+            prepare(should_stop=self.closing.is_set)
+        except Cancelled:
+            return  # the window is closing: nothing was chosen or cached
         except Exception as exc:  # noqa: BLE001 - enhancement still works; it measures on the first photo
             log.warning("could not choose the inference path in advance: %s", exc)
         self.model_ready.emit(self._info())
@@ -172,7 +180,8 @@ class EngineWorker(QObject):
             act = registry.active("enhancer")
             vessel = registry.active("vessel")
         except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
-            self.models_listed.emit({"models": [], "active": None, "vessel": False, "error": _message(exc)})
+            self.models_listed.emit({"models": [], "active": None, "vessel": False,
+                                     "error": failure_text(exc, "listing the models")})
             return
         self.models_listed.emit(
             {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
@@ -186,15 +195,16 @@ class EngineWorker(QObject):
 
             choice = choose_device(preference)
         except Exception as exc:  # noqa: BLE001
+            failure_text(exc, "probing the device")
             self.device_info.emit({"device": "cpu", "device_reason": str(exc), "device_label": "CPU"})
             return
         self.device_info.emit({"device": choice.device, "device_reason": choice.reason, "device_label": choice.label})
 
     @Slot(int, object, str)
     def enhance(self, job: int, image: Any, mode: str) -> None:
-        stop = self.stop_event(job)
+        stop = self._job_stop(job)
         try:
-            if stop.is_set():
+            if stop():
                 raise Cancelled()
             if self.enhancer is None:
                 raise FundusError("No enhancement model is loaded. Choose a model in the Enhancement panel.")
@@ -202,13 +212,12 @@ class EngineWorker(QObject):
                 image,
                 mode=mode,
                 progress=lambda d, t, m: self.progress.emit(job, int(d), int(t), str(m)),
-                should_stop=stop.is_set,
+                should_stop=stop,
             )
         except Cancelled:
             self.cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            self.failed.emit(job, _message(exc))
+            self.failed.emit(job, failure_text(exc, "enhancing", NOT_CHANGED))
         else:
             self.enhanced.emit(job, result)
         finally:
@@ -216,8 +225,10 @@ class EngineWorker(QObject):
 
     @Slot(int, object, object, object, str)
     def vessels(self, job: int, original: np.ndarray, enhanced: np.ndarray, fov: Any, device: str) -> None:
-        stop = self.stop_event(job)
+        stop = self._job_stop(job)
         try:
+            if stop():
+                raise Cancelled()
             if not self._segmenter_loaded:
                 from core.device import choose_device  # noqa: PLC0415
 
@@ -230,19 +241,18 @@ class EngineWorker(QObject):
 
             mask = getattr(fov, "mask", fov)
             self.progress.emit(job, 0, 3, "finding vessels in the original")
-            before = self.segmenter.segment(original, mask, should_stop=stop.is_set)
+            before = self.segmenter.segment(original, mask, should_stop=stop)
             self.progress.emit(job, 1, 3, "finding vessels in the enhanced photo")
-            after = self.segmenter.segment(enhanced, mask, should_stop=stop.is_set)
+            after = self.segmenter.segment(enhanced, mask, should_stop=stop)
             self.progress.emit(job, 2, 3, "comparing")
             comparison = compare_vessels(before, after, mask, original_rgb=original)
             self.progress.emit(job, 3, 3, "done")
         except Cancelled:
             self.cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
             self.segmenter = None
             self._segmenter_loaded = False
-            self.vessels_unavailable.emit(_message(exc))
+            self.vessels_unavailable.emit(failure_text(exc, "finding vessels", NOT_CHANGED))
         else:
             self.vessels_ready.emit(job, VesselPayload(before, after, comparison, getattr(self.segmenter, "name", "")))
         finally:
@@ -327,12 +337,23 @@ class EngineClient(QObject):
     def busy(self) -> bool:
         return bool(self.pending)
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Cancel everything, stop the thread and wait for it; True when it stopped."""
+    def stop(self) -> None:
+        """Ask the engine to stop (no waiting): running work gives up at its next check, queued work is dropped."""
+        self.worker.closing.set()
         self.cancel()
         self.thread.quit()
-        ok = self.thread.wait(timeout_ms)
-        return bool(ok)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop, and wait up to `timeout_ms` for the thread; True when it has ended.
+
+        A thread still busy after that (one network run, a model still loading) is kept
+        alive by app.tasks until it ends, so returning early never destroys it running.
+        """
+        self.stop()
+        ok = bool(self.thread.wait(max(0, int(timeout_ms))))
+        if not ok:
+            retire(self.thread, self.worker)
+        return ok
 
 
 class LoaderWorker(QObject):
@@ -349,7 +370,7 @@ class LoaderWorker(QObject):
         try:
             image = read(path)
         except Exception as exc:  # noqa: BLE001
-            self.failed.emit(path, _message(exc))
+            self.failed.emit(path, failure_text(exc, f"reading {path}", NOT_CHANGED))
             return
         self.thumbnail.emit(path, make_thumbnail(image.pixels, image.bit_depth), f"{image.width}\u00d7{image.height}")
         if full:
@@ -382,6 +403,13 @@ class LoaderClient(QObject):
     def load(self, path: str | Path, full: bool = True) -> None:
         self._req.emit(str(path), full)
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
+    def stop(self) -> None:
         self.thread.quit()
-        return bool(self.thread.wait(timeout_ms))
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Like EngineClient.shutdown: a photo still being read is waited for in the background."""
+        self.stop()
+        ok = bool(self.thread.wait(max(0, int(timeout_ms))))
+        if not ok:
+            retire(self.thread, self.worker)
+        return ok

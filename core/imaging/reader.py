@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ImageReadError, UnsupportedImageError
+from core.imaging.suffixes import DICOM_SUFFIXES
 from core.imaging.types import FundusImage
 from core.provenance import sha256_bytes
 
@@ -48,7 +49,6 @@ _PIL_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "BMP": "BMP", "DIB"
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _EXIF_ORIENTATION = 0x0112
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
 
 
 def read(path: str | os.PathLike[str]) -> FundusImage:
@@ -221,7 +221,7 @@ def _looks_like_dicom(data: bytes, suffix: str) -> bool:
     if data[128:132] == b"DICM":
         return True
     other = data[:4] in _TIFF_MAGIC or data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff"
-    return suffix.lower() in _DICOM_SUFFIXES and not other
+    return suffix.lower() in DICOM_SUFFIXES and not other
 
 
 def _valid_orientation(value: Any, meta: dict[str, Any]) -> int:
