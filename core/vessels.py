@@ -23,7 +23,7 @@ import torch
 
 from core.colours import COLOUR_BOTH, COLOUR_HALLUCINATION, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 from core.errors import FieldOfViewError, ModelError, UnsupportedImageError
-from core.models.vesselnet import VesselNet, fov_diameter, normalise_in_fov
+from core.models.vesselnet import fov_diameter, normalise_in_fov
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
 DEFAULT_WORKING_DIAMETER = 640

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path

@@ -23,9 +23,7 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
-import sys
 import tempfile
 import threading
 import time
