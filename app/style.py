@@ -14,6 +14,8 @@ STRIP_BG = "#1e1e1e"
 
 # Vessel overlay colours (UI.md) are core.colours.COLOUR_*: the screen and the exported overlay agree.
 DISCLAIMER_STYLE = "color: #b35c00; font-weight: 600;"
+VERDICT_COLOURS = {"better": "#1b7f3b", "same": "#555555", "worse": "#b35c00"}
+"""An adapted model against its starting model (wizard results, model manager)."""
 
 
 def corner_label_style() -> str:

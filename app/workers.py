@@ -57,6 +57,15 @@ def default_segmenter_factory(device: str, registry: Any = None) -> Any:
 NOT_CHANGED = "The photo was not changed."
 
 
+def _wait_or_retire(thread: QThread, worker: QObject, timeout_ms: int) -> bool:
+    """Wait up to `timeout_ms` for a stopping thread; True when it ended. One still busy (a network
+    run, a model still loading) is kept alive by app.tasks until it ends, never destroyed running."""
+    ok = bool(thread.wait(max(0, int(timeout_ms))))
+    if not ok:
+        retire(thread, worker)
+    return ok
+
+
 @dataclass
 class VesselPayload:
     """What the vessel panel and overlays need, computed once per image + settings."""
@@ -344,16 +353,9 @@ class EngineClient(QObject):
         self.thread.quit()
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Stop, and wait up to `timeout_ms` for the thread; True when it has ended.
-
-        A thread still busy after that (one network run, a model still loading) is kept
-        alive by app.tasks until it ends, so returning early never destroys it running.
-        """
+        """Stop, and wait up to `timeout_ms` for the thread; True when it has ended."""
         self.stop()
-        ok = bool(self.thread.wait(max(0, int(timeout_ms))))
-        if not ok:
-            retire(self.thread, self.worker)
-        return ok
+        return _wait_or_retire(self.thread, self.worker, timeout_ms)
 
 
 class LoaderWorker(QObject):
@@ -409,7 +411,4 @@ class LoaderClient(QObject):
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Like EngineClient.shutdown: a photo still being read is waited for in the background."""
         self.stop()
-        ok = bool(self.thread.wait(max(0, int(timeout_ms))))
-        if not ok:
-            retire(self.thread, self.worker)
-        return ok
+        return _wait_or_retire(self.thread, self.worker, timeout_ms)

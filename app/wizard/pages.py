@@ -47,12 +47,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from app.style import VERDICT_COLOURS
 from app.wizard.widgets import LossPlot, Triptych, to_pixmap
 from app.wizard.workers import EvalTask, ScanTask, TrainTask
 
 BUDGET_MINUTES = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 360, 420, 480)
 """Time-budget slider stops: 5 minutes to 8 hours."""
-VERDICT_COLOURS = {"better": "#1b7f3b", "same": "#555555", "worse": "#b35c00"}
 VERDICT_SIGNS = {"better": "\u25b2 better", "same": "= same", "worse": "\u25bc worse"}
 
 

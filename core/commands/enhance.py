@@ -39,10 +39,10 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
 
 
 def output_path(outdir: Path, source: Path, bit_depth: int, fmt: str) -> Path:
-    if fmt == "auto":
-        fmt = "tiff" if bit_depth > 8 else "png"
-    suffix = {"png": ".png", "tiff": ".tif", "jpg": ".jpg"}[fmt]
-    return outdir / f"{source.stem}_enhanced{suffix}"
+    """OUTDIR/<stem>_enhanced<suffix>, the suffix chosen as the batch chooses it (core.batch.inputs)."""
+    from core.batch.inputs import OUTPUT_TAG, output_suffix  # noqa: PLC0415
+
+    return outdir / f"{source.stem}{OUTPUT_TAG}{output_suffix(fmt, bit_depth)}"
 
 
 def run(args: argparse.Namespace) -> int:
