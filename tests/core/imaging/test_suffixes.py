@@ -54,3 +54,14 @@ def test_enhance_command_choices_come_from_core():
     enhance_command.register(parser.add_subparsers())
     actions = {a.dest: a for a in parser._subparsers._group_actions[0].choices["enhance"]._actions}
     assert tuple(actions["device"].choices) == DEVICE_PREFERENCES and tuple(actions["mode"].choices) == MODES
+
+
+def test_enhance_and_batch_name_their_outputs_alike(tmp_path):
+    from core.batch.inputs import BatchInput, plan_outputs
+
+    src = tmp_path / "eye.dic"
+    for fmt, depth, suffix in (("auto", 16, ".tif"), ("auto", 8, ".png"), ("jpg", 8, ".jpg")):
+        one = enhance_command.output_path(tmp_path / "out", src, depth, fmt)
+        assert one == tmp_path / "out" / f"eye_enhanced{suffix}"
+    assert plan_outputs([BatchInput(src, None, Path(src.name))], tmp_path / "out", "png")[0] == \
+        enhance_command.output_path(tmp_path / "out", src, 8, "png")
