@@ -568,3 +568,46 @@ def degrade(
     if params.jpeg_quality is not None:
         img = cv2.multiply(_jpeg(img, params.jpeg_quality), m3)
     return img, params
+
+
+# ----------------------------------------------------------------------------- photometric pairs
+
+
+@dataclass(frozen=True)
+class PhotometricRanges:
+    """A global photometric shift only (exposure, gamma, white balance): what another camera or a
+    darker exposure does to a clean photo. Training pairs of this kind teach the network that a
+    darker or differently pigmented fundus is not a degradation to paint over (MAGE-NET.md
+    section 6). Deliberately wider than evaluate's photometric table, so the network is not tuned
+    to that table's exact range."""
+
+    exposure: tuple[float, float] = (0.4, 1.4)  # log-uniform
+    gamma: tuple[float, float] = (0.8, 1.3)  # log-uniform
+    red: tuple[float, float] = (0.85, 1.15)
+    green: tuple[float, float] = (0.7, 1.1)
+    blue: tuple[float, float] = (0.55, 1.15)
+
+
+def _log_uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
+    lo, hi = lo_hi
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def photometric_shift(
+    image: np.ndarray, fov_mask: np.ndarray, seed: int | np.random.Generator | None = None,
+    ranges: PhotometricRanges = PhotometricRanges(),
+) -> tuple[np.ndarray, dict[str, float]]:
+    """(shifted float32 RGB in [0,1], its parameters): out = clip(exposure * wb * image ** gamma) in the FOV."""
+    img, m = _check_inputs(image, fov_mask)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    p = {
+        "exposure": _log_uniform(rng, ranges.exposure),
+        "gamma": _log_uniform(rng, ranges.gamma),
+        "red": _u(rng, ranges.red),
+        "green": _u(rng, ranges.green),
+        "blue": _u(rng, ranges.blue),
+    }
+    wb = np.array([p["red"], p["green"], p["blue"]], np.float32) * np.float32(p["exposure"])
+    out = np.power(np.clip(img, 0.0, 1.0), np.float32(p["gamma"])) * wb
+    out = _clip01(out * _rgb(m))
+    return out.astype(np.float32), p

@@ -92,6 +92,26 @@ class EnhancementResult:
         )
 
 
+@dataclass
+class WhatChanged:
+    """What a structured MAGE-Net did to one photo, as maps in the photo's own geometry.
+
+    gain: mean per-channel illumination gain (1 = unchanged); veil: mean veil removed (image
+    units); detail_gain: mean of the two detail-band gains (0 = no sharpening). Zero (gain 1)
+    outside the FOV. `ranges` gives each map's min and max inside the FOV, for a legend.
+    """
+
+    gain: np.ndarray
+    veil: np.ndarray
+    detail_gain: np.ndarray
+    fov: np.ndarray
+    ranges: dict[str, tuple[float, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ranges, for provenance and reports."""
+        return {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in self.ranges.items()}
+
+
 def _model_image(output: Any) -> torch.Tensor:
     """The final image of a model output (MageNetOutput, or a bare tensor for simple models)."""
     return output if isinstance(output, torch.Tensor) else output.image
@@ -363,8 +383,10 @@ class Enhancer:
 
     @property
     def has_colour_head(self) -> bool:
-        """The model judges colour from the whole image (core.models.global_colour)."""
-        return getattr(self.model, "global_head", None) is not None
+        """The model judges colour from the whole image (core.models.global_colour) or from coarse
+        fields whose cells are fixed in working-resolution px (the structured form): a tile alone
+        would judge its own illumination at the wrong scale."""
+        return getattr(self.model, "global_head", None) is not None or bool(getattr(self.model, "structured", False))
 
     def _needs_whole_image_pass(self, size: int, s: EnhanceSettings) -> bool:
         """Tiled with several tiles and a colour head: the tiles alone cannot see the whole photo."""
@@ -418,6 +440,44 @@ class Enhancer:
         job.timings["inference"] = time.perf_counter() - t1
         check_stop(should_stop)
         return self._finish(job, out_small, progress)
+
+    @property
+    def is_structured(self) -> bool:
+        """The model has the structured output form, so `what_changed` can show its fields."""
+        return bool(getattr(self.model, "structured", False))
+
+    def what_changed(self, image: FundusImage, max_side: int = 1024) -> WhatChanged:
+        """The gain, veil and detail-gain fields of this photo (one eager pass at the working size),
+        mapped to the photo's geometry and shrunk so the longer side is at most `max_side`.
+
+        Computed on request (the "What changed" view), not on every enhancement: the inference
+        paths return only the image."""
+        if not self.is_structured:
+            raise ModelError("This model has no illumination and detail fields to show (it predates the structured MAGE-Net).")
+        job = self._begin(image, "fast", None, None)
+        x, m = self._tensors([job.small], [job.small_mask])
+        f = self.model.fields(x, m)
+        maps = {
+            "gain": f.gain[0].mean(dim=0),
+            "veil": f.veil[0].mean(dim=0),
+            "detail_gain": f.detail_gain[0].mean(dim=0),
+        }
+        h, w = image.pixels.shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        out_hw = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+        side = job.frame.side
+        photo_fov = cv2.resize(job.fov.mask.astype(np.uint8), out_hw, interpolation=cv2.INTER_NEAREST) > 0
+        out: dict[str, np.ndarray] = {}
+        ranges: dict[str, tuple[float, float]] = {}
+        inside = job.small_mask
+        for name, t in maps.items():
+            a = t.detach().float().cpu().numpy()
+            ranges[name] = (float(a[inside].min()), float(a[inside].max())) if inside.any() else (0.0, 0.0)
+            full = job.frame.from_square(cv2.resize(a, (side, side), interpolation=cv2.INTER_LINEAR),
+                                         fill=1.0 if name == "gain" else 0.0)
+            small = cv2.resize(full.astype(np.float32), out_hw, interpolation=cv2.INTER_AREA)
+            out[name] = np.where(photo_fov, small, 1.0 if name == "gain" else 0.0).astype(np.float32)
+        return WhatChanged(out["gain"], out["veil"], out["detail_gain"], photo_fov, ranges)
 
     def _begin(
         self, image: FundusImage, mode: str | None, progress: ProgressCallback | None,

@@ -149,7 +149,7 @@ def load_real_images(data_root: Path, limit: int | None = None) -> list[RealImag
     from core.training.datasets import read_gray, read_rgb, real_specs  # noqa: PLC0415
 
     out = []
-    for spec in real_specs(data_root)[: limit or None]:
+    for spec in real_specs(data_root, include_test=True)[: limit or None]:
         px = read_rgb(spec.image)
         fov = None
         if spec.mask is not None:

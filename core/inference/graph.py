@@ -52,11 +52,10 @@ def _magenet_image(net: Any, x: torch.Tensor, fov: torch.Tensor, dtype: torch.dt
     x4 = F.avg_pool2d(xc, 4)
     f1, _, enc1, dec1 = net.stage1(x4)
     f2, _, _, _ = net.stage2(x2, prev=(enc1, dec1), prev_sam=f1)
-    rsp = net.stage3
-    feat = rsp.shallow(torch.cat([xc, net.prior(xc)], dim=1))
-    feat = feat + rsp.from_stage2(f2, feat.shape[-2:])
-    residual = rsp.to_residual(rsp.groups(feat))
-    return net.final_image(xp, residual, (h, w), fov.to(dtype=xp.dtype))
+    feat = net.stage3.features(xc, net.prior(xc), f2)
+    if getattr(net, "structured", False):
+        return net.structured_image(xp, fov.to(dtype=xp.dtype), (h, w), f1, f2, feat)[0]
+    return net.final_image(xp, net.stage3.to_residual(feat), (h, w), fov.to(dtype=xp.dtype))
 
 
 class ClampPReLU(nn.Module):
@@ -88,6 +87,10 @@ def inference_graph(model: nn.Module, dtype: torch.dtype | None = None, channels
         net = net.to(dtype)
         if getattr(net, "global_head", None) is not None:
             net.global_head.float()  # see MageNet.final_image: the colour head stays float32
+        if getattr(net, "structured", False):  # see MageNet.structured_image: the fields stay float32
+            net.field_head.float()
+            net.compose.float()
+            net.stage3.detail.float()
     net = net.to(device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)

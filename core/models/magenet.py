@@ -33,8 +33,10 @@ from torch import nn
 
 from core.models.blocks import CAB, SAM, Down, ResidualGroup, Up, conv3x3
 from core.models.global_colour import GlobalColour
+from core.models.structured import DetailHead, FieldHead, Fields, StructuredOutput
 
 PAD_MULTIPLE = 8
+OUTPUT_FORMS = ("residual", "structured")
 """Inputs are reflect-padded to a multiple of this inside forward (stage 1 runs at 1/4)."""
 
 
@@ -63,6 +65,12 @@ class MageNetConfig:
     """Width of the whole-image colour head (core.models.global_colour); 0 = no head (cards before 1.2)."""
     global_size: int = 128
     """Side of the thumbnail the colour head sees; its gain/offset field is a quarter of that."""
+    output_form: str = "residual"
+    """"residual" (cards before 2.0: input + free residual) or "structured": G * (x - V) + D with
+    bounded smooth fields and a bounded detail stage (core.models.structured; MAGE-NET.md section 6)."""
+    field_cell: int = 80
+    """Structured form: width in working-resolution px of the cells G and V are predicted on
+    (80 px = about 1/6 of the 512 px FOV); a multiple of 4."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
@@ -76,6 +84,12 @@ class MageNetConfig:
             raise ValueError("sa_kernel must be a positive odd number")
         if self.global_channels < 0 or self.global_size < 16 or self.global_size % 16:
             raise ValueError("global_channels must be >= 0 and global_size a positive multiple of 16")
+        if self.output_form not in OUTPUT_FORMS:
+            raise ValueError(f"output_form must be one of {', '.join(OUTPUT_FORMS)}, got {self.output_form!r}")
+        if self.output_form == "structured" and self.global_channels:
+            raise ValueError("the whole-image colour head belongs to the residual form; the structured form has its own fields")
+        if self.field_cell < 32 or self.field_cell % 4:
+            raise ValueError("field_cell must be a multiple of 4 and at least 32 px (the fields must stay smooth)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -102,6 +116,7 @@ PRESETS: dict[str, MageNetConfig] = {
         rsp_channels=16,
         rsp_groups=2,
         rsp_cabs=2,
+        output_form="structured",
     ),
     # Paper-sized, for GPU sites: ~14 M parameters.
     "mage": MageNetConfig(
@@ -113,6 +128,7 @@ PRESETS: dict[str, MageNetConfig] = {
         rsp_groups=3,
         rsp_cabs=3,
         structure_hidden=16,
+        output_form="structured",
     ),
 }
 
@@ -227,17 +243,25 @@ class RSP(nn.Module):
         self.groups = nn.Sequential(
             *[ResidualGroup(c, cfg.rsp_cabs, cfg.reduction, cfg.sa_kernel) for _ in range(cfg.rsp_groups)]
         )
-        self.to_residual = conv3x3(c, 3, bias=True)
+        self.structured = cfg.output_form == "structured"
+        if self.structured:
+            self.detail = DetailHead(c)
+        else:
+            self.to_residual = conv3x3(c, 3, bias=True)
         h = cfg.structure_hidden
         self.structure_head = nn.Sequential(conv3x3(c, h, bias=True), nn.PReLU(h), nn.Conv2d(h, 1, 1, bias=True))
+
+    def features(self, image: torch.Tensor, prior: torch.Tensor, stage2_features: torch.Tensor) -> torch.Tensor:
+        x = self.shallow(torch.cat([image, prior], dim=1))
+        x = x + self.from_stage2(stage2_features, x.shape[-2:])
+        return self.groups(x)
 
     def forward(
         self, image: torch.Tensor, prior: torch.Tensor, stage2_features: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.shallow(torch.cat([image, prior], dim=1))
-        x = x + self.from_stage2(stage2_features, x.shape[-2:])
-        x = self.groups(x)
-        return self.to_residual(x), self.structure_head(x)
+        """(features, structure logits): the image head is the network's (residual or structured)."""
+        x = self.features(image, prior, stage2_features)
+        return x, self.structure_head(x)
 
 
 class StructurePrior(nn.Module):
@@ -296,6 +320,10 @@ class MageNet(nn.Module):
         self.global_head = (
             GlobalColour(cfg.global_channels, cfg.global_size, cfg.reduction) if cfg.global_channels else None
         )
+        self.structured = cfg.output_form == "structured"
+        if self.structured:
+            self.field_head = FieldHead(cfg.stage1_channels[0], cfg.stage2_channels[0], cfg.field_cell)
+            self.compose = StructuredOutput()
 
     @classmethod
     def from_config(cls, config: MageNetConfig | Mapping[str, Any] | str | None = None) -> "MageNet":
@@ -309,11 +337,10 @@ class MageNet(nn.Module):
     def final_image(
         self, xp: torch.Tensor, residual: torch.Tensor, size: tuple[int, int], fov: torch.Tensor | None
     ) -> torch.Tensor:
-        """Padded input + residual, the colour head, clamp, crop to the FOV's size and mask.
+        """Residual form: padded input + residual, the colour head, clamp, crop to the FOV's size and mask.
 
-        Shared with the inference graph (core.inference.graph). The colour head runs in its own
-        dtype (float32 even in a bfloat16 graph: its gain multiplies the whole image, so its
-        rounding would show everywhere; it costs ~3 % of the network).
+        The colour head runs in its own dtype (float32 even in a bfloat16 graph: its gain multiplies
+        the whole image, so its rounding would show everywhere; it costs ~3 % of the network).
         """
         h, w = int(size[0]), int(size[1])
         out = xp + residual.to(xp.dtype)
@@ -324,22 +351,66 @@ class MageNet(nn.Module):
         out = torch.clamp(out, 0.0, 1.0)[..., :h, :w]
         return out if fov is None else out * fov.to(out.dtype)
 
+    def structured_image(
+        self, xp: torch.Tensor, fov: torch.Tensor | None, size: tuple[int, int], f1: torch.Tensor,
+        f2: torch.Tensor, rsp_features: torch.Tensor,
+    ) -> tuple[torch.Tensor, Fields]:
+        """Structured form: G * (x - V) + D from the stages' features, clamped, cropped and masked.
+
+        The heads and the composition run in float32 whatever the body's dtype (a bfloat16 graph):
+        G multiplies the whole image, so its rounding would show everywhere. Shared with the
+        inference graph (core.inference.graph), so every path computes the same image.
+        """
+        h, w = int(size[0]), int(size[1])
+        dt = self.field_head.to_logits.weight.dtype
+        x = xp.to(dt)
+        mask = torch.ones_like(x[:, :1]) if fov is None else F.pad(fov.to(dt), (0, x.shape[-1] - w, 0, x.shape[-2] - h))
+        x4 = F.avg_pool2d(x, 4)
+        m4 = F.avg_pool2d(mask, 4)
+        f2_at4 = F.avg_pool2d(f2.to(dt), 2)
+        f1 = f1.to(dt)
+        if f2_at4.shape[-2:] != f1.shape[-2:]:
+            f2_at4 = F.interpolate(f2_at4, size=f1.shape[-2:], mode="bilinear", align_corners=False)
+        logits = self.field_head(f1, f2_at4, x4, m4)
+        gain_logits, residual = self.stage3.detail(rsp_features.to(dt))
+        out, fields = self.compose.compose(x, mask, logits, self.field_head.k, gain_logits, residual)
+        out = torch.clamp(out, 0.0, 1.0)[..., :h, :w]
+        if fov is not None:
+            out = out * fov.to(out.dtype)
+        return out.to(xp.dtype), Fields(*(t[..., :h, :w] for t in fields))
+
+    def _body(self, x: torch.Tensor):
+        xp = _pad_to_multiple(x, PAD_MULTIPLE)
+        x2 = F.avg_pool2d(xp, 2)
+        x4 = F.avg_pool2d(xp, 4)
+        f1, img1, enc1, dec1 = self.stage1(x4)
+        f2, img2, _, _ = self.stage2(x2, prev=(enc1, dec1), prev_sam=f1)
+        feat, logits = self.stage3(xp, self.prior(xp), f2)
+        return xp, f1, img1, f2, img2, feat, logits
+
     def forward(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> MageNetOutput:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"MAGE-Net expects a (B,3,H,W) RGB batch, got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        xp = _pad_to_multiple(x, PAD_MULTIPLE)
-        x2 = F.avg_pool2d(xp, 2)
-        x4 = F.avg_pool2d(xp, 4)
-
-        f1, img1, enc1, dec1 = self.stage1(x4)
-        f2, img2, _, _ = self.stage2(x2, prev=(enc1, dec1), prev_sam=f1)
-        residual, logits = self.stage3(xp, self.prior(xp), f2)
-
-        out = self.final_image(xp, residual, (h, w), None if fov is None else _fov_tensor(fov, x))
+        fov_t = None if fov is None else _fov_tensor(fov, x)
+        xp, f1, img1, f2, img2, feat, logits = self._body(x)
+        if self.structured:
+            out, _ = self.structured_image(xp, fov_t, (h, w), f1, f2, feat)
+        else:
+            out = self.final_image(xp, self.stage3.to_residual(feat), (h, w), fov_t)
         img1 = img1[..., : _ceil_div(h, 4), : _ceil_div(w, 4)]
         img2 = img2[..., : _ceil_div(h, 2), : _ceil_div(w, 2)]
         return MageNetOutput(image=out, stages=[img1, img2, out], structure_logits=logits[..., :h, :w])
+
+    @torch.no_grad()
+    def fields(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> Fields:
+        """What the structured form did to x: gain, veil, detail gains and D (the "What changed" view)."""
+        if not self.structured:
+            raise ValueError("only a structured MAGE-Net has fields (this model adds a free residual)")
+        h, w = x.shape[-2:]
+        fov_t = None if fov is None else _fov_tensor(fov, x)
+        xp, f1, _, f2, _, feat, _ = self._body(x)
+        return self.structured_image(xp, fov_t, (h, w), f1, f2, feat)[1]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -36,6 +36,9 @@ class DataConfig:
     pool_refresh: int = 1
     p_clean: float = 0.0
     """Share of synthetic pairs left undegraded (teaches the network to leave good photos alone)."""
+    p_photometric: float = 0.0
+    """Share of pairs that are clean photos under a global photometric shift only (target: the clean
+    photo): a darker or differently pigmented fundus is not a degradation (MAGE-NET.md section 6)."""
     scale_main: tuple[int, int] = (440, 600)
     scale_wide: tuple[int, int] = (600, 1000)
     p_wide: float = 0.25
@@ -85,6 +88,9 @@ class TrainConfig:
     train_only: list[str] = field(default_factory=list)
     """Top-level parts of the network to train (e.g. ["global_head"]); the rest stays frozen. Empty: all.
     Parts named here may be missing from `init_from` (a new head on a trained network)."""
+    init_new_parts: list[str] = field(default_factory=list)
+    """Parts of the network (top-level or dotted, e.g. "field_head", "stage3.detail") that `init_from`
+    may lack: they keep their fresh (identity) init, and everything is trained."""
     output_dir: str = "runs/mage"
     checkpoint_minutes: float = 5.0
     checkpoint_every_steps: int | None = None

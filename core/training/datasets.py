@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from core.data.splits import HRF_CLASSES, TEST_DRIVE_IDS, TEST_HRF_IDS, TEST_IDS  # noqa: F401  (the one place for test splits)
 from core.errors import FieldOfViewError, FundusError
 from core.progress import ProgressCallback, report
 
@@ -35,15 +36,10 @@ CACHE_SIDE = 1024
 """Longest side an image is cached at (the largest training scale is ~1000)."""
 CACHE_VERSION = 1
 
-HRF_CLASSES = ("h", "g", "dr")
 TRAIN_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(21, 41))
 TRAIN_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in range(1, 9) for c in HRF_CLASSES) + tuple(
     f"hrf/{n}_h" for n in (11, 12, 13)
 )
-TEST_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(1, 21))
-TEST_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in (9, 10) for c in HRF_CLASSES)
-TEST_IDS = frozenset(TEST_DRIVE_IDS + TEST_HRF_IDS)
-"""Images of the evaluation protocol: never trained on."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +116,16 @@ def test_clean_specs(data: Path) -> list[SourceSpec]:
     return [clean_spec(data, i) for i in (*TEST_DRIVE_IDS, *TEST_HRF_IDS)]
 
 
-def real_specs(data: Path) -> list[SourceSpec]:
-    """Every photo in real_lowquality/ (unlabelled target domain), with its FOV mask when one exists."""
+def real_specs(data: Path, include_test: bool = False) -> list[SourceSpec]:
+    """Every photo in real_lowquality/ (unlabelled target domain), with its FOV mask when one exists;
+    the photos of core.data.splits.real_subset (evaluate's real-photo tables) only with include_test."""
     root = Path(data) / "real_lowquality"
     specs: list[SourceSpec] = []
+    if not include_test:
+        from core.data.splits import test_ids  # noqa: PLC0415
+
+        held_out = test_ids(Path(data))
+        return [s for s in real_specs(data, include_test=True) if s.id not in held_out]
     eyeq = root / "eyeq_usable_512"
     for p in sorted((eyeq / "images").glob("*.png")):
         m = eyeq / "fov_mask_800" / p.name
@@ -390,6 +392,7 @@ class SyntheticPool:
         scales: ScaleJitter = ScaleJitter(),
         combinations: Sequence[str] | None = None,
         p_clean: float = 0.0,
+        p_photometric: float = 0.0,
     ) -> None:
         if not sources:
             raise FundusError("No clean training images were found.")
@@ -404,6 +407,9 @@ class SyntheticPool:
         self.combinations = tuple(combinations or COMBINATIONS)
         self.p_clean = float(p_clean)
         """Share of entries left undegraded (input = target), so good photos learn to stay as they are."""
+        self.p_photometric = float(p_photometric)
+        """Share of entries that are clean photos under a global exposure, gamma and white-balance shift
+        only (core.degrade.photometric_shift), target the clean photo; combination "photometric"."""
         self.slots: dict[int, tuple[int, PoolEntry]] = {}  # slot -> (generation, entry)
 
     def make_entry(self, g: int) -> PoolEntry:
@@ -417,6 +423,10 @@ class SyntheticPool:
         clean, fov, ves = at_scale(src, side)
         if self.p_clean and rng.uniform() < self.p_clean:  # drawn last: p_clean=0 keeps older pools identical
             combination, deg = "none", clean
+        elif self.p_photometric and rng.uniform() < self.p_photometric:  # after p_clean, for the same reason
+            from core.degrade import photometric_shift  # noqa: PLC0415
+
+            combination, (deg, _) = "photometric", photometric_shift(clean, fov, dseed)
         else:
             deg, _ = degrade(clean, fov, combination, seed=dseed)
         return PoolEntry(

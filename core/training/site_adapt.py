@@ -359,7 +359,12 @@ class SiteAdaptation:
         s = self.settings
         start = self.start_model
         ws = self.working_size()
-        overrides = {k: v for k, v in start.card.config.items() if k not in RUNTIME_CONFIG_KEYS}
+        from core.models.magenet import MageNetConfig  # noqa: PLC0415
+
+        # The card's network exactly, with its missing keys at their dataclass defaults (what an older
+        # card means: e.g. no output_form = the residual form), never the current preset's.
+        overrides = MageNetConfig.from_dict(
+            {k: v for k, v in start.card.config.items() if k not in RUNTIME_CONFIG_KEYS}).to_dict()
         main = (max(8, round(0.86 * ws)), max(8, round(1.17 * ws)))
         wide = (main[1], max(main[1], round(1.95 * ws)))
         return TrainConfig(

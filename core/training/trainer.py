@@ -136,7 +136,9 @@ def _part(key: str) -> str:
 def load_initial(model: nn.Module, weights: dict[str, torch.Tensor], new_parts: Sequence[str] = ()) -> None:
     """Load starting weights; only parts listed in `new_parts` may be missing (they keep their init)."""
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if _part(k) not in set(new_parts)]
+    missing = [k for k in missing if not any(k == p or k.startswith(p + ".") for p in new_parts)]
+    if getattr(model, "structured", False):  # an older residual network's image head has no place here
+        unexpected = [k for k in unexpected if not k.startswith("stage3.to_residual.")]
     if missing or unexpected:
         raise FundusError(
             "The starting weights do not fit this network"
@@ -178,7 +180,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # same initial weights on every rank (DDP broadcasts them anyway)
         model = build_model(config)
         if config.init_from:
-            load_initial(model, initial_weights(config.init_from), config.train_only)
+            load_initial(model, initial_weights(config.init_from), [*config.train_only, *config.init_new_parts])
         freeze_except(model, config.train_only)
         self.model = model.to(self.device)
         self.teacher: nn.Module | None = None
@@ -201,7 +203,7 @@ class Trainer:
             clean_sources, real_sources = self._load_data(clean_sources, real_sources)
         scales = ScaleJitter(d.scale_main, d.scale_wide, d.p_wide)
         self.pool = SyntheticPool(clean_sources, d.pool_size, d.pool_refresh, config.seed, self.info.rank, scales,
-                                  p_clean=d.p_clean)
+                                  p_clean=d.p_clean, p_photometric=d.p_photometric)
         self.real = RealSampler(real_sources, config.seed, self.info.rank, scales) if self.ts else None
         self.clean_ids = sorted({s.id for s in clean_sources})
         self.real_ids = sorted({s.id for s in real_sources}) if self.ts and real_sources else []

@@ -147,3 +147,37 @@ def test_pool_clean_share():
     assert 3 <= len(clean) <= 17
     assert all(np.array_equal(e.clean, e.degraded) for e in clean)
     assert all(not np.array_equal(e.clean, e.degraded) for e in entries if e.combination != "none")
+
+
+def test_pool_photometric_share_is_a_global_shift_only():
+    """Photometric pairs: the input is the clean photo under one exposure, gamma and white balance,
+    so a per-channel power-and-gain fit recovers it exactly (no local structure is added or lost)."""
+    srcs = tiny_sources(3)
+    pool = ds.SyntheticPool(srcs, size=20, refresh=1, seed=4, p_photometric=0.5,
+                            scales=ds.ScaleJitter((64, 96), (80, 96), 0.2))
+    pool.advance_to(0)
+    entries = [e for _, e in pool.slots.values()]
+    photometric = [e for e in entries if e.combination == "photometric"]
+    assert 3 <= len(photometric) <= 17
+    for e in photometric:
+        c = e.clean.astype(np.float64) / 255
+        d = e.degraded.astype(np.float64) / 255
+        ok = e.fov & (c.min(axis=2) > 0.05) & (d.max(axis=2) < 0.95)
+        for ch in range(3):
+            x, y = np.log(c[..., ch][ok]), np.log(d[..., ch][ok] + 1e-9)
+            slope, icpt = np.polyfit(x, y, 1)  # log d = gamma * log c + log gain
+            assert np.abs(y - (slope * x + icpt)).max() < 0.2  # 8-bit rounding only
+        assert not np.array_equal(e.clean, e.degraded)
+
+
+def test_photometric_shift_is_seeded_and_bounded():
+    from core.degrade import PhotometricRanges, photometric_shift  # noqa: PLC0415
+
+    img = np.full((32, 32, 3), 0.5, np.float32)
+    fov = np.ones((32, 32), bool)
+    a, pa = photometric_shift(img, fov, 7)
+    b, pb = photometric_shift(img, fov, 7)
+    assert np.array_equal(a, b) and pa == pb
+    r = PhotometricRanges()
+    assert r.exposure[0] <= pa["exposure"] <= r.exposure[1] and r.gamma[0] <= pa["gamma"] <= r.gamma[1]
+    assert 0.0 <= a.min() and a.max() <= 1.0

@@ -111,13 +111,14 @@ def test_new_colour_head_trains_on_a_frozen_network(tmp_path):
 
     from tests.core.training.tiny import TINY_MODEL
 
-    base = _trainer(tiny_config(tmp_path / "base", steps=2))
+    residual = {**TINY_MODEL, "output_form": "residual"}  # the colour head belongs to the residual form
+    base = _trainer(tiny_config(tmp_path / "base", steps=2, model_overrides=residual))
     base.run()
     start = tmp_path / "base.safetensors"
     save_file({k: v.contiguous() for k, v in base.model.state_dict().items()}, str(start))
 
     cfg = tiny_config(tmp_path, mode="teacher_student", steps=4, init_from=str(start), train_only=["global_head"],
-                      model_overrides={**TINY_MODEL, "global_channels": 4, "global_size": 16})
+                      model_overrides={**residual, "global_channels": 4, "global_size": 16})
     tr = _trainer(cfg)
     head_before = {k: v.clone() for k, v in tr.model.global_head.state_dict().items()}
     res = tr.run()

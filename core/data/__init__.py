@@ -1,0 +1,1 @@
+"""Data rules shared by training, site adaptation and evaluation (no Qt, no torch)."""

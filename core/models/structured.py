@@ -1,0 +1,208 @@
+"""The structured output of MAGE-Net: ``output = G * (x - V) + D``, bounded by construction.
+
+Why (shared/design/MAGE-NET.md section 6): a free residual trained on a few dozen
+bright orange-red targets learned that "a dark region is a degradation" and painted
+bright patches, filled in the dark macula and faded the disc on darker fundi. This
+form bounds what the network can do:
+
+- **G** (per-channel gain, 0.5-3x) and **V** (veil, at most 0.9 x a smoothed local
+  minimum of x) are fields predicted on a coarse grid of cells ``cell_px`` wide
+  (80 px at the 512 px working FOV: about 1/6 of the diameter) and brought to full
+  size by plain bicubic interpolation of their logits, then bounded. Never guided by
+  image edges, so they cannot brighten exactly the macula or the disc; plain
+  interpolation keeps every inference path exportable. They fix exposure, colour
+  cast, vignetting, dark patches, rim glow and cataract veil.
+- **D** (the RSP stage's contribution) is a bounded correction of x's own
+  high-frequency bands: non-negative gains (0-``max_detail_gain``) on a fine band
+  (x minus a 1.5 px blur: sharpening) and a local-contrast band (1.5 px minus 6 px
+  blur), on a grid of 8 px cells, plus a small deblurring residual that is itself
+  high-passed. D has no local mean, so it cannot add broad shading; with
+  non-negative gains it can strengthen structure x has, never invert it.
+
+Cells are fixed in pixels of the working resolution, not fractions of the input, so
+a network trained on patches sees the same cell size as one run on a whole photo.
+The blurs are masked (normalised convolution), so the black outside the FOV does not
+turn the rim into an edge to sharpen.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MIN_GAIN = 0.5
+MAX_GAIN = 3.0
+MAX_VEIL_FRACTION = 0.9
+"""V <= 0.9 x the local minimum of x: the darkest structure keeps at least a tenth of its level."""
+MAX_DETAIL_GAIN = 2.5
+MAX_DEBLUR = 0.04
+"""Largest deblurring residual (before high-pass), in image units."""
+FINE_SIGMA = 1.5
+"""px at the working resolution: the fine (sharpening) band is x - blur(x, 1.5)."""
+CONTRAST_SIGMA = 6.0
+"""px at 512 (1.2 % of the FOV diameter, the classical unsharp-mask scale): the local-contrast band."""
+MIN_WINDOW = 9
+"""Local-minimum window at 1/4 resolution (36 px at the working resolution)."""
+_IDENTITY_GAIN_LOGIT = math.log((0.0 - math.log(MIN_GAIN)) / (math.log(MAX_GAIN) - 0.0))
+"""Logit at which the bounded log-gain is exactly 0 (gain 1)."""
+_OFF_LOGIT = -6.0
+"""Start of the veil and detail logits: sigmoid(-6) = 0.25 %, i.e. practically off."""
+
+
+class Fields(NamedTuple):
+    """The fields of one pass, at the input's size: what the "What changed" view shows."""
+
+    gain: torch.Tensor  # (B,3,H,W) in [MIN_GAIN, MAX_GAIN]
+    veil: torch.Tensor  # (B,3,H,W) >= 0
+    detail_gain: torch.Tensor  # (B,2,H,W) in [0, MAX_DETAIL_GAIN]: fine band, local-contrast band
+    detail: torch.Tensor  # (B,3,H,W): D itself
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+class MaskedBlur(nn.Module):
+    """Separable Gaussian blur by normalised convolution: blur(x*m)/blur(m) (no rim leak)."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.register_buffer("kernel", gaussian_kernel(sigma), persistent=False)
+
+    def _sep(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        k = self.kernel.to(x.dtype)
+        r = k.numel() // 2
+        x = F.pad(x, (r, r, r, r), mode="replicate")
+        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        num = self._sep(torch.cat([x * mask, mask], dim=1))
+        return num[:, :-1] / num[:, -1:].clamp_min(1e-3)
+
+
+def pool_cells(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Average over k x k cells (a partial last cell is padded by replication): fixed kernels only."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % k, (-w) % k
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return F.avg_pool2d(x, k)
+
+
+def cells_to_pixels(z: torch.Tensor, k: int, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic from cells of k px to pixels (cell centres at their pixel centres), cropped to size."""
+    up = F.interpolate(z, size=(z.shape[-2] * k, z.shape[-1] * k), mode="bicubic", align_corners=False)
+    return up[..., : size[0], : size[1]]
+
+
+def local_minimum(x4: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
+    """Smoothed local minimum of the 1/4-resolution image inside the FOV (outside counts as bright)."""
+    inside = x4 * mask4 + (1.0 - mask4)
+    m = -F.max_pool2d(-inside, MIN_WINDOW, stride=1, padding=MIN_WINDOW // 2)
+    m = F.avg_pool2d(F.pad(m, (4, 4, 4, 4), mode="replicate"), MIN_WINDOW, stride=1)
+    return m.clamp(0.0, 1.0)
+
+
+class FieldHead(nn.Module):
+    """G and V logits on cells of `cell_px` (working-resolution px), from the coarse stages.
+
+    Each cell sees the stage-1 and stage-2 features averaged over it, its own masked mean
+    colour (log) and FOV coverage, the whole input's mean of those (exposure context) and,
+    through a 3x3 convolution, its neighbours.
+    """
+
+    def __init__(self, c1: int, c2: int, cell_px: int, hidden: int = 32) -> None:
+        super().__init__()
+        if cell_px % 4:
+            raise ValueError("the field cell must be a multiple of 4 px (it is pooled at 1/4 resolution)")
+        self.k = cell_px // 4
+        c_in = 2 * (c1 + c2 + 4)
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, hidden, 1), nn.PReLU(hidden),
+            nn.Conv2d(hidden, hidden, 3, padding=1, padding_mode="replicate"), nn.PReLU(hidden),
+            nn.Conv2d(hidden, hidden, 1), nn.PReLU(hidden),
+        )
+        self.to_logits = nn.Conv2d(hidden, 6, 1)
+        nn.init.zeros_(self.to_logits.weight)
+        with torch.no_grad():
+            self.to_logits.bias.copy_(torch.tensor([_IDENTITY_GAIN_LOGIT] * 3 + [_OFF_LOGIT] * 3))
+
+    def forward(self, f1: torch.Tensor, f2_at4: torch.Tensor, x4: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
+        k = self.k
+        cover = pool_cells(mask4, k)
+        mean = pool_cells(x4 * mask4, k) / cover.clamp_min(1e-3)
+        stats = torch.cat([torch.log(mean.clamp_min(1e-3)), cover], dim=1)
+        cell = torch.cat([pool_cells(f1 * mask4, k), pool_cells(f2_at4 * mask4, k)], dim=1) / cover.clamp_min(1e-3)
+        cell = torch.cat([cell, stats], dim=1)
+        weight = cover / cover.sum(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+        context = (cell * weight).sum(dim=(2, 3), keepdim=True).expand_as(cell)
+        return self.to_logits(self.body(torch.cat([cell, context], dim=1)))
+
+
+class DetailHead(nn.Module):
+    """Detail-band gains on 8 px cells and the bounded deblurring residual, from RSP features."""
+
+    CELL = 8
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.to_gains = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.PReLU(channels), nn.Conv2d(channels, 2, 1))
+        self.to_residual = nn.Conv2d(channels, 3, 3, padding=1)
+        for layer in (self.to_gains[-1], self.to_residual):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        with torch.no_grad():
+            self.to_gains[-1].bias.fill_(_OFF_LOGIT)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain logits on 8 px cells (B,2,h/8,w/8), residual (B,3,H,W) in +-MAX_DEBLUR)."""
+        gains = self.to_gains(pool_cells(features, self.CELL))
+        return gains, MAX_DEBLUR * torch.tanh(self.to_residual(features) / MAX_DEBLUR)
+
+
+class StructuredOutput(nn.Module):
+    """Composes ``G * (x - V) + D`` from the heads' logits; no learned weights of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fine = MaskedBlur(FINE_SIGMA)
+        self.contrast = MaskedBlur(CONTRAST_SIGMA)
+
+    def compose(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        field_logits: torch.Tensor,
+        field_k: int,
+        gain_logits: torch.Tensor,
+        residual: torch.Tensor,
+    ) -> tuple[torch.Tensor, Fields]:
+        """x (B,3,H,W), mask (B,1,H,W); field logits on cells of 4*field_k px; detail logits on 8 px cells."""
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        z = cells_to_pixels(field_logits, 4 * field_k, size)
+        lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
+        gain = torch.exp(lo + (hi - lo) * torch.sigmoid(z[:, :3]))
+        x4 = F.avg_pool2d(x, 4)
+        m4 = F.avg_pool2d(mask, 4)
+        lmin = F.interpolate(local_minimum(x4, (m4 > 0.5).to(x.dtype)), size=size, mode="bilinear", align_corners=False)
+        veil = MAX_VEIL_FRACTION * torch.sigmoid(z[:, 3:]) * lmin
+        base = torch.maximum(x - veil, (1.0 - MAX_VEIL_FRACTION) * x)
+        b1 = self.fine(x, mask)
+        b2 = self.contrast(x, mask)
+        fine_band, contrast_band = x - b1, b1 - b2
+        a = MAX_DETAIL_GAIN * torch.sigmoid(
+            F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
+        )
+        r = residual - self.contrast(residual, mask)
+        detail = gain * (a[:, :1] * fine_band + a[:, 1:2] * contrast_band + r) * mask
+        out = gain * base + detail
+        return out, Fields(gain, veil, a, detail)

@@ -1,0 +1,139 @@
+"""The structured output form G * (x - V) + D: what it cannot do, whatever its weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from core.models import structured as S
+from core.models.magenet import MageNet, preset
+
+SIDE = 256
+
+
+def _net(seed: int = 0, scale: float = 0.0) -> MageNet:
+    torch.manual_seed(seed)
+    net = MageNet(preset("mage-s")).eval()
+    if scale:
+        with torch.no_grad():  # an "adversarial" network: large random heads
+            for head in (net.field_head.to_logits, net.stage3.detail.to_gains[-1], net.stage3.detail.to_residual):
+                head.weight.normal_(0.0, scale)
+                head.bias.normal_(0.0, scale)
+    return net
+
+
+def _disc(side: int = SIDE) -> torch.Tensor:
+    yy, xx = np.mgrid[:side, :side]
+    r = np.hypot(yy - side / 2 + 0.5, xx - side / 2 + 0.5)
+    return torch.from_numpy((r < side * 0.48).astype(np.float32))[None, None]
+
+
+def _macula_image(side: int = SIDE) -> torch.Tensor:
+    """A uniform orange fundus with a macula-sized dark dip (sigma = 4 % of the diameter, 30 % deep)."""
+    yy, xx = np.mgrid[:side, :side].astype(np.float32)
+    d = side * 0.96
+    dip = 1.0 - 0.3 * np.exp(-((yy - side * 0.5) ** 2 + (xx - side * 0.55) ** 2) / (2 * (0.04 * d) ** 2))
+    rgb = np.array([0.75, 0.4, 0.2], np.float32)[:, None, None] * dip[None]
+    return torch.from_numpy(rgb)[None] * _disc(side)
+
+
+def test_fresh_network_is_close_to_identity() -> None:
+    x, m = _macula_image(), _disc()
+    with torch.no_grad():
+        out = _net()(x, m).image
+    assert float((out - x).abs().max()) < 0.01
+
+
+def test_gain_does_not_follow_a_macula_sized_dip() -> None:
+    """G varies < 3 % across the dark macula: the fields are too coarse to fill it in."""
+    x, m = _macula_image(), _disc()
+    for seed in range(3):
+        f = _net(seed, scale=0.5).fields(x, m)
+        c = (int(SIDE * 0.5), int(SIDE * 0.55))
+        r = int(0.04 * SIDE * 0.96 * 2)
+        patch = f.gain[0, :, c[0] - r : c[0] + r, c[1] - r : c[1] + r]
+        spread = (patch.amax(dim=(1, 2)) / patch.amin(dim=(1, 2))).max()
+        assert float(spread) < 1.03
+
+
+def test_adversarial_fields_stay_bounded_and_smooth() -> None:
+    x, m = torch.rand(1, 3, SIDE, SIDE) * _disc(), _disc()
+    f = _net(1, scale=5.0).fields(x, m)
+    assert float(f.gain.min()) >= S.MIN_GAIN - 1e-5 and float(f.gain.max()) <= S.MAX_GAIN + 1e-5
+    assert float(f.veil.min()) >= 0.0
+    assert float(f.detail_gain.min()) >= 0.0 and float(f.detail_gain.max()) <= S.MAX_DETAIL_GAIN + 1e-5
+    # Smooth: the log-gain changes little from one pixel to the next (cells are 80 px wide).
+    lg = torch.log(f.gain[0])
+    step = max(float((lg[:, 1:] - lg[:, :-1]).abs().max()), float((lg[:, :, 1:] - lg[:, :, :-1]).abs().max()))
+    assert step < (math.log(S.MAX_GAIN) - math.log(S.MIN_GAIN)) / 20
+    # The veil never exceeds 0.9 x the smoothed local minimum of a noise image's 1/4-scale copy.
+    assert float(f.veil.max()) <= S.MAX_VEIL_FRACTION + 1e-5
+
+
+def test_detail_cannot_move_a_regions_mean_level() -> None:
+    torch.manual_seed(3)
+    x = (0.4 + 0.2 * torch.rand(1, 3, SIDE, SIDE)) * _disc()
+    m = _disc()
+    f = _net(2, scale=5.0).fields(x, m)
+    inner = m[0, 0] > 0
+    inner[: SIDE // 4] = False
+    inner[-SIDE // 4 :] = False
+    inner[:, : SIDE // 4] = False
+    inner[:, -SIDE // 4 :] = False
+    region_mean = f.detail[0][:, inner].mean(dim=1).abs()
+    level = x[0][:, inner].mean(dim=1)
+    assert float((region_mean / level).max()) < 0.02
+
+
+def test_structured_output_never_inverts_darker_structure() -> None:
+    """With non-negative detail gains and a monotone base, a vessel stays darker than its background."""
+    x = _macula_image().clone()
+    x[..., 100:104, 40:200] *= 0.6  # a horizontal vessel
+    m = _disc()
+    for seed in range(3):
+        with torch.no_grad():
+            out = _net(seed, scale=2.0)(x, m).image
+        vessel = out[0, 1, 101:103, 60:180].mean()
+        ring = torch.cat([out[0, 1, 94:98, 60:180], out[0, 1, 106:110, 60:180]]).mean()
+        assert float(vessel) < float(ring)
+
+
+def test_enhancer_takes_structured_fields_from_one_whole_image_pass_in_tiled_mode() -> None:
+    """The fields' cells are fixed in working-resolution px, so a tile alone would judge its
+    illumination at the wrong scale: tiled mode takes the broad shading from a whole-image pass."""
+    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
+
+    residual = preset("mage-s")
+    residual.output_form = "residual"
+    s = EnhanceSettings(mode="tiled")
+    assert Enhancer.from_module(_net()).has_colour_head
+    assert Enhancer.from_module(_net())._needs_whole_image_pass(2048, s)
+    assert not Enhancer.from_module(MageNet(residual))._needs_whole_image_pass(2048, s)
+
+
+def test_what_changed_maps_fields_to_the_photo() -> None:
+    """The "What changed" maps have the photo's geometry, are neutral outside the FOV and follow the fields."""
+    from core.enhance import Enhancer  # noqa: PLC0415
+    from core.imaging.types import FundusImage  # noqa: PLC0415
+
+    rgb = (np.transpose(_macula_image(300)[0].numpy(), (1, 2, 0)) * 255).astype(np.uint8)
+    photo = np.zeros((320, 420, 3), np.uint8)
+    photo[10:310, 60:360] = rgb
+    image = FundusImage(pixels=photo, bit_depth=8, source_sha256="0" * 64)
+    net = _net(4, scale=1.0)
+    wc = Enhancer.from_module(net).what_changed(image)
+    assert wc.gain.shape == photo.shape[:2] == wc.veil.shape == wc.detail_gain.shape
+    assert np.all(wc.gain[~wc.fov] == 1.0) and np.all(wc.veil[~wc.fov] == 0.0)
+    lo, hi = wc.ranges["gain"]
+    assert S.MIN_GAIN <= lo <= hi <= S.MAX_GAIN and hi - lo > 1e-4  # a random head changes the gain somewhere
+    assert set(wc.to_dict()) == {"gain", "veil", "detail_gain"}
+    residual = preset("mage-s")
+    residual.output_form = "residual"
+    import pytest  # noqa: PLC0415
+
+    from core.errors import ModelError  # noqa: PLC0415
+
+    with pytest.raises(ModelError, match="no illumination"):
+        Enhancer.from_module(MageNet(residual)).what_changed(image)
