@@ -298,6 +298,7 @@ class BatchPanel(QWidget):
             self.set_mode(mode)
         self.models = BatchModels(str(self.queue.path), enhancer_factory or default_enhancer_factory, measurer_factory)
         self.task: BatchTask | None = None
+        self._closing = False  # after stop(): no new run starts (not even for photos added meanwhile)
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._update_overall)
@@ -553,7 +554,7 @@ class BatchPanel(QWidget):
 
     # -------------------------------------------------------------- controls
     def start(self) -> None:
-        if self.running or self.batch_id is None:
+        if self.running or self.batch_id is None or self._closing:
             return
         self.running = True
         self._run_t0 = time.monotonic()
@@ -660,6 +661,7 @@ class BatchPanel(QWidget):
     # -------------------------------------------------------------- shutdown
     def stop(self) -> None:
         """Ask a running batch to stop (no waiting); the photo being enhanced goes back to the queue."""
+        self._closing = True
         runner = self.worker_runner()
         if runner is not None:
             runner.stop()

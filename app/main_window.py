@@ -380,7 +380,7 @@ class MainWindow(QMainWindow):
         return self._registry
 
     def refresh_models(self) -> None:
-        """Ask the engine thread for the installed models (the answer arrives in _on_models_listed)."""
+        """List the installed models off the GUI thread (the answer arrives in _on_models_listed)."""
         self.models_ready = False
         if not self.enhance_panel.model.count():
             self.enhance_panel.set_models([], None, placeholder="Looking for installed models\u2026")

@@ -95,6 +95,10 @@ class Task(QObject):
         self.stop()
         return self.wait(ms)
 
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Like every worker's shutdown: stop, wait up to `timeout_ms`; a ThreadTask still running lives on here."""
+        return self.stop_and_wait(timeout_ms)
+
 
 class _Runner(QThread):
     def __init__(self, task: "ThreadTask") -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.tasks import failure_text, retire
+from app.tasks import ThreadTask, failure_text, retire
 from core.errors import Cancelled, FundusError
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,28 @@ def default_segmenter_factory(device: str, registry: Any = None) -> Any:
 NOT_CHANGED = "The photo was not changed."
 
 
+def installed_models(registry: Any = None) -> dict:
+    """models [(ref, title)], active ref, vessel (bool), error: what the model list shows.
+
+    Read off the GUI thread (the registry imports torch, seconds at startup), and not on the
+    engine thread either, which may be busy measuring for a minute on a loaded computer.
+    """
+    try:
+        if registry is None:
+            from core.models.registry import ModelRegistry  # noqa: PLC0415
+
+            registry = ModelRegistry()
+        models = []
+        for m in registry.list("enhancer"):
+            origin = " (site-adapted)" if m.card.parent else ""
+            models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
+        act = registry.active("enhancer")
+        vessel = registry.active("vessel")
+    except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
+        return {"models": [], "active": None, "vessel": False, "error": failure_text(exc, "listing the models")}
+    return {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
+
+
 def _wait_or_retire(thread: QThread, worker: QObject, timeout_ms: int) -> bool:
     """Wait up to `timeout_ms` for a stopping thread; True when it ended. One still busy (a network
     run, a model still loading) is kept alive by app.tasks until it ends, never destroyed running."""
@@ -83,7 +106,7 @@ class EngineWorker(QObject):
     model_failed = Signal(str)
     preparing = Signal(str)  # a one-time setup step is running (message for the status line)
     device_info = Signal(dict)  # device, device_reason, device_label (before any model loads)
-    models_listed = Signal(dict)  # models [(ref, title)], active ref, vessel (bool), error
+    models_listed = Signal(dict)  # installed_models(): emitted by EngineClient when a listing task returns
     progress = Signal(int, int, int, str)  # job, done, total, message
     enhanced = Signal(int, object)  # job, EnhancementResult
     vessels_ready = Signal(int, object)  # job, VesselPayload
@@ -160,7 +183,7 @@ class EngineWorker(QObject):
         except Cancelled:
             return  # the window is closing: nothing was chosen or cached
         except Exception as exc:  # noqa: BLE001 - enhancement still works; it measures on the first photo
-            log.warning("could not choose the inference path in advance: %s", exc)
+            log.warning("could not choose the inference path in advance: %s", exc, exc_info=exc)
         self.model_ready.emit(self._info())
 
     def _info(self) -> dict:
@@ -173,28 +196,6 @@ class EngineWorker(QObject):
             "device_label": getattr(choice, "label", "CPU"),
             "inference_path": str(getattr(e, "inference_path", "") or ""),
         }
-
-    @Slot(object)
-    def list_models(self, registry: Any) -> None:
-        """Installed models, read here because the registry imports torch (seconds at startup)."""
-        try:
-            if registry is None:
-                from core.models.registry import ModelRegistry  # noqa: PLC0415
-
-                registry = ModelRegistry()
-            models = []
-            for m in registry.list("enhancer"):
-                origin = " (site-adapted)" if m.card.parent else ""
-                models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
-            act = registry.active("enhancer")
-            vessel = registry.active("vessel")
-        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
-            self.models_listed.emit({"models": [], "active": None, "vessel": False,
-                                     "error": failure_text(exc, "listing the models")})
-            return
-        self.models_listed.emit(
-            {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
-        )
 
     @Slot(str)
     def probe_device(self, preference: str) -> None:
@@ -274,7 +275,6 @@ class EngineClient(QObject):
     _req_load = Signal(object, str)
     _req_probe = Signal(str)
     _req_reselect = Signal()
-    _req_list = Signal(object)
     _req_enhance = Signal(int, object, str)
     _req_vessels = Signal(int, object, object, object, str)
 
@@ -292,11 +292,11 @@ class EngineClient(QObject):
         self._req_load.connect(self.worker.load_model)
         self._req_probe.connect(self.worker.probe_device)
         self._req_reselect.connect(self.worker.reselect_inference)
-        self._req_list.connect(self.worker.list_models)
         self._req_enhance.connect(self.worker.enhance)
         self._req_vessels.connect(self.worker.vessels)
         self.thread.start()
         self._next_job = 0
+        self._list_task: ThreadTask | None = None
         self.pending: set[int] = set()
         for sig in (self.worker.enhanced, self.worker.failed, self.worker.vessels_ready):
             sig.connect(self._done)
@@ -323,7 +323,15 @@ class EngineClient(QObject):
         self._req_reselect.emit()
 
     def list_models(self, registry: Any = None) -> None:
-        self._req_list.emit(registry)
+        """List the installed models on a task of its own; the answer is `worker.models_listed` (latest ask only)."""
+        task = ThreadTask("list-models", lambda _task: installed_models(registry))
+        task.returned.connect(self._listed)
+        self._list_task = task
+        task.start()
+
+    def _listed(self, info: dict) -> None:
+        if self.sender() is self._list_task:  # an older listing that finished late is not shown
+            self.worker.models_listed.emit(info)
 
     def enhance(self, image: Any, mode: str) -> int:
         job = self._new_job()
@@ -350,12 +358,17 @@ class EngineClient(QObject):
         """Ask the engine to stop (no waiting): running work gives up at its next check, queued work is dropped."""
         self.worker.closing.set()
         self.cancel()
+        if self._list_task is not None:
+            self._list_task.stop()
         self.thread.quit()
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Stop, and wait up to `timeout_ms` for the thread; True when it has ended."""
+        """Stop, and wait up to `timeout_ms` for the thread (and a model listing); True when all ended."""
+        deadline = time.monotonic() + max(0, int(timeout_ms)) / 1000
         self.stop()
-        return _wait_or_retire(self.thread, self.worker, timeout_ms)
+        listed = self._list_task is None or self._list_task.wait(int(max(0.0, deadline - time.monotonic()) * 1000))
+        left = int(max(0.0, deadline - time.monotonic()) * 1000)
+        return _wait_or_retire(self.thread, self.worker, left) and listed
 
 
 class LoaderWorker(QObject):
