@@ -39,7 +39,7 @@ STATUS_TEXT = {
     "done": "Done", "failed": "Failed", "skipped": "Skipped", "running": "Enhancing",
     "pending": "Waiting", "cancelled": "Cancelled",
 }
-COLUMNS = ["", "Photo", "Status", "Progress", "Time", "Illumination", "Vessel contrast", "Details"]
+COLUMNS = ["", "Photo", "Status", "Progress", "Time", "Illumination", "Vessel CNR", "Details"]
 COLUMN_TIPS = {
     5: "Illumination uniformity, original \u2192 enhanced (1 = perfectly even lighting)",
     6: "Vessel contrast-to-noise ratio, original \u2192 enhanced (higher = vessels stand out more)",
@@ -224,6 +224,8 @@ class JobTableModel(QAbstractTableModel):
                     message = self.progress[job.id][1]
                     return message[:1].upper() + message[1:]
                 if job.status in ("done", "skipped"):
+                    if m.get("guard_flagged"):  # the do-no-harm guard (core.guard): flagged, not blocked
+                        return f"\u26a0 {m.get('guard_warning')}: {Path(job.output_path).name}"
                     return Path(job.output_path).name
                 return ""
         elif role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB:
@@ -233,6 +235,8 @@ class JobTableModel(QAbstractTableModel):
                 return QColor(STATUS_COLORS.get(job.status, "#6b6b6b"))
             if col == COL_DETAIL and job.error:
                 return QColor(STATUS_COLORS["failed"])
+            if col == COL_DETAIL and m.get("guard_flagged"):
+                return QColor(STATUS_COLORS["running"])  # the amber of the other warnings
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_NAME:
                 return job.input_path

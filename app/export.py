@@ -2,7 +2,8 @@
 
 Everything goes through core.imaging.write (atomic, JSON provenance sidecar, refuses the
 original). Comparison and overlay images carry a burned-in "Not for diagnostic use" band,
-because they are the images that travel in e-mails and slide decks.
+because they are the images that travel in e-mails and slide decks. When the do-no-harm
+guard flagged the output (core.guard), its warning is burned in as well, above that band.
 """
 
 from __future__ import annotations
@@ -81,8 +82,20 @@ def _qimage_to_rgb(img: QImage) -> np.ndarray:
     return arr.reshape(h, w, 3).copy()
 
 
-def compose(panels: list[tuple[np.ndarray, str]], footer: str, max_side: int = 2400) -> np.ndarray:
-    """Panels side by side under titles, with a disclaimer band burned in at the bottom."""
+def guard_note(result: Any) -> str | None:
+    """The guard's warning for a flagged output ("Warning: the enhancement changed ..."), else None."""
+    if not getattr(result, "guard_flagged", False):
+        return None
+    msg = getattr(result, "guard_message", None) or ""
+    score = getattr(result, "guard_score", None)
+    tail = f" (structure score {score:.2f})" if isinstance(score, float) else ""
+    return f"\u26a0 Warning: {msg}{tail}"
+
+
+def compose(panels: list[tuple[np.ndarray, str]], footer: str, max_side: int = 2400,
+            warning: str | None = None) -> np.ndarray:
+    """Panels side by side under titles, with a disclaimer band burned in at the bottom (and an
+    amber warning band above it when `warning` is given)."""
     imgs = []
     for rgb, title in panels:
         q = _qimage(to_uint8(rgb))
@@ -94,7 +107,8 @@ def compose(panels: list[tuple[np.ndarray, str]], footer: str, max_side: int = 2
     title_h = max(36, h // 28)
     foot_h = max(44, h // 22)
     width = sum(q.width() for q, _ in imgs) + gap * (len(imgs) + 1)
-    height = title_h + h + foot_h + gap
+    warn_h = foot_h if warning else 0
+    height = title_h + h + warn_h + foot_h + gap
     canvas = QImage(width, height, QImage.Format.Format_RGB888)
     canvas.fill(QColor("#1e1e1e"))
     p = QPainter(canvas)
@@ -109,7 +123,17 @@ def compose(panels: list[tuple[np.ndarray, str]], footer: str, max_side: int = 2
         p.drawText(QRect(x, 0, q.width(), title_h), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
         p.drawImage(x, title_h, q)
         x += q.width() + gap
-    band = QRect(0, title_h + h + gap // 2, width, foot_h)
+    if warning:
+        wband = QRect(0, title_h + h + gap // 2, width, warn_h)
+        p.fillRect(wband, QColor(255, 176, 0))  # the vessel warning's amber
+        wfont = QFont(font)
+        wfont.setBold(True)
+        wfont.setPixelSize(int(foot_h * 0.34))
+        p.setFont(wfont)
+        p.setPen(QColor("#1e1e1e"))
+        p.drawText(wband.adjusted(gap, 0, -gap, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                   warning)
+    band = QRect(0, title_h + h + warn_h + gap // 2, width, foot_h)
     p.fillRect(band, QColor("#7a3b00"))
     bold = QFont(font)
     bold.setBold(True)
@@ -139,6 +163,7 @@ def export_comparison(image: Any, result: Any, folder: str | Path) -> Any:
     rgb = compose(
         [(image.pixels, "Original"), (result.pixels, f"Enhanced \u00b7 {model_title(result)} ({result.mode})")],
         _footer(image, result),
+        warning=guard_note(result),
     )
     out = unique_path(_out_folder(folder), f"{Path(image.name).stem}_comparison", ".png")
     return write(
@@ -173,6 +198,7 @@ def export_vessel_overlay(image: Any, result: Any, payload: Any, folder: str | P
     rgb = compose(
         [(over, "Vessels: yellow both \u00b7 cyan only enhanced \u00b7 magenta only original")],
         _footer(image, result),
+        warning=guard_note(result),
     )
     extra = {
         "burned_in": DISCLAIMER,

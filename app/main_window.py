@@ -688,6 +688,7 @@ class MainWindow(QMainWindow):
 
     def _show_result(self, result: Any) -> None:
         self.result = result
+        self.viewer.set_guard_warning(getattr(result, "guard_message", None))
         if result is None:
             self.viewer.set_enhanced(None)
             self.levels_panel.set_image("enhanced", None, self.image.max_value if self.image else 255)

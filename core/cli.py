@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "core.commands.evaluate",
     "core.commands.vessels",
     "core.commands.adapt",
+    "core.commands.ship",
 ]
 
 

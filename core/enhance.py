@@ -72,6 +72,24 @@ class EnhancementResult:
     model_info: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     inference_path: str = "eager"  # core.inference path name, e.g. "onnxruntime"
+    guard_score: float | None = None  # core.guard: band-pass correlation of output vs input (None: not measured)
+    guard_flagged: bool = False  # below the model's threshold: show core.guard.GUARD_MESSAGE, never block
+    guard_threshold: float | None = None
+    guard_threshold_source: str = "default"  # "model card" or "default" (card without a calibration)
+
+    @property
+    def guard_message(self) -> str | None:
+        """The do-no-harm warning to show with this output, or None."""
+        from core.guard import GUARD_MESSAGE  # noqa: PLC0415
+
+        return GUARD_MESSAGE if self.guard_flagged else None
+
+    def guard_record(self) -> dict[str, Any]:
+        """The guard entry of the provenance sidecar."""
+        from core.guard import DEFAULT_GUARD_THRESHOLD, GuardResult  # noqa: PLC0415
+
+        t = DEFAULT_GUARD_THRESHOLD if self.guard_threshold is None else self.guard_threshold
+        return GuardResult(self.guard_score, t, self.guard_flagged, self.guard_threshold_source).to_dict()
 
     @property
     def mode(self) -> str:
@@ -88,6 +106,7 @@ class EnhancementResult:
             extra={
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
                 "inference_path": self.inference_path,
+                "guard": self.guard_record(),
             },
         )
 
@@ -202,7 +221,16 @@ class Enhancer:
             "version": card.version,
             "weights_sha256": card.sha256,
             "architecture": getattr(card, "architecture", None),
+            **Enhancer._guard_info(card),
         }
+
+    @staticmethod
+    def _guard_info(card: Any) -> dict[str, Any]:
+        """The card's do-no-harm guard threshold (core.guard; a documented default for older cards)."""
+        from core.guard import guard_threshold  # noqa: PLC0415
+
+        threshold, source = guard_threshold(card)
+        return {"guard_threshold": threshold, "guard_threshold_source": source}
 
     def _setup(
         self, module: torch.nn.Module, info: dict[str, Any], settings: EnhanceSettings, backend: str = "eager"
@@ -522,6 +550,9 @@ class Enhancer:
         # a * photo + b, FOV-masked, clipped and rounded band by band in the photo's own geometry
         pixels = self._apply(image, job, a, b)
         timings["upsample"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        guard = self._guard(image, pixels, job.fov.mask)
+        timings["guard"] = time.perf_counter() - t3
         timings["total"] = time.perf_counter() - job.t0
         report(progress, job.total, job.total, "done")
         choice = self._inference.get(job.size)
@@ -533,7 +564,18 @@ class Enhancer:
             model_info=dict(self.model_info),
             timings=timings,
             inference_path=choice.name if choice is not None else self.backend_request,
+            guard_score=guard.score,
+            guard_flagged=guard.flagged,
+            guard_threshold=guard.threshold,
+            guard_threshold_source=guard.threshold_source,
         )
+
+    def _guard(self, image: FundusImage, pixels: np.ndarray, fov: np.ndarray) -> Any:
+        """core.guard on this output (a few ms at 256 px); flags, never blocks."""
+        from core.guard import check_output  # noqa: PLC0415
+
+        info = self.model_info if "guard_threshold" in self.model_info else self._guard_info(None)
+        return check_output(image.pixels, pixels, fov, info["guard_threshold"], info["guard_threshold_source"])
 
     def _apply(self, image: FundusImage, job: "_Job", a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The full-resolution guided step: on the GPU when the model runs there, else on the CPU."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.settings import COMPARE_MODES
 from app.style import VIEWER_BG
@@ -48,6 +48,14 @@ class CompareViewer(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.progress)
+        # The do-no-harm guard's banner (core.guard): amber like the vessel warning, never blocking.
+        self.guard_banner = QLabel("")
+        self.guard_banner.setObjectName("guardBanner")
+        self.guard_banner.setWordWrap(True)
+        self.guard_banner.setStyleSheet(
+            "#guardBanner { background: rgb(255,176,0); color: #1e1e1e; font-weight: 600; padding: 5px 10px; }")
+        self.guard_banner.hide()
+        lay.addWidget(self.guard_banner)
         lay.addLayout(views, 1)
 
         self.mode = "split"
@@ -84,6 +92,7 @@ class CompareViewer(QWidget):
         self._disp = {"original": None, "enhanced": None}
         self.overlays = {"before": None, "after": None, "difference": None}
         self.boxes = []
+        self.set_guard_warning(None)
         if pixels is not None:
             self._disp["original"] = to_display(pixels, self.levels["original"], max_value)
             h, w = pixels.shape[:2]
@@ -91,6 +100,14 @@ class CompareViewer(QWidget):
                 self.state.fitting = True
             self.state.set_image_size(w, h)
         self._refresh()
+
+    def set_guard_warning(self, text: str | None) -> None:
+        """Show (text) or hide (None) the guard's banner above the views."""
+        if text:
+            self.guard_banner.setText(f"\u26a0 {text[:1].upper()}{text[1:]}")
+            self.guard_banner.show()
+        else:
+            self.guard_banner.hide()
 
     def set_enhanced(self, pixels: np.ndarray | None, title: str = "Enhanced") -> None:
         self.enhanced = pixels

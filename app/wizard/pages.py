@@ -297,7 +297,7 @@ class SitePage(_Page):
         self.bar.setFormat(f"Checking photographs: {done} of {total}")
 
     def _scanned(self, scan) -> None:
-        from core.training.site_adapt import MIN_TRAIN_IMAGES  # noqa: PLC0415
+        from core.training.site_adapt import too_few_photos  # noqa: PLC0415
 
         if self.sender() is not self.thread:
             return  # from a scan that was replaced by a newer one
@@ -314,10 +314,10 @@ class SitePage(_Page):
             self.excluded.setItem(i, 1, why)
         self.excluded_title.setText(f"<b>Excluded files</b> ({len(scan.excluded)})" if scan.excluded
                                     else "<b>Excluded files</b>: none")
-        need = MIN_TRAIN_IMAGES + 1
-        if len(scan.usable) < need:
-            self.message.setText(f"<span style='color:#b35c00'>Only {len(scan.usable)} usable photographs: at least "
-                                 f"{need} are needed. Choose a folder with more photographs.</span>")
+        refusal = too_few_photos(len(scan.usable))
+        if refusal:
+            self.message.setText(f"<span style='color:#b35c00'>{html.escape(refusal)} "
+                                 "Choose a folder with more photographs.</span>")
         else:
             self.message.setText(f"{len(scan.usable)} photographs can be used. Continue with Next.")
         self.completeChanged.emit()
@@ -340,10 +340,10 @@ class SitePage(_Page):
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802
-        from core.training.site_adapt import MIN_TRAIN_IMAGES  # noqa: PLC0415
+        from core.training.site_adapt import too_few_photos  # noqa: PLC0415
 
         scan = self.state.scan
-        return scan is not None and len(scan.usable) >= MIN_TRAIN_IMAGES + 1 and not self.busy()
+        return scan is not None and too_few_photos(len(scan.usable)) is None and not self.busy()
 
 
 # ----------------------------------------------------------------------------- 3 settings
@@ -464,8 +464,10 @@ class SettingsPage(_Page):
     def initializePage(self) -> None:  # noqa: N802
         st = self.state
         n = len(st.scan.usable) if st.scan else 0
-        self.holdout.setMaximum(max(1, n - 3))
-        self.holdout.setValue(max(1, min(10, n // 4)))
+        from core.training.site_adapt import MIN_TRAIN_IMAGES, holdout_count  # noqa: PLC0415
+
+        self.holdout.setMaximum(max(1, n - MIN_TRAIN_IMAGES))
+        self.holdout.setValue(min(holdout_count(n), max(1, n - MIN_TRAIN_IMAGES)))  # the CLI's rule
         if not self.name.text() and st.start_model is not None:
             folder = Path(st.scan.folder).name if st.scan else "site"
             self.name.setText(_model_name(f"{st.start_model.card.name}-{folder}"))
@@ -708,7 +710,13 @@ class ResultsPage(_Page):
         self.state.evaluation = ev
         self.bar.setVisible(False)
         overall = ev.overall
-        if overall == "worse":
+        if overall == "inconclusive":
+            text = (f"<b>Inconclusive:</b> only {len(ev.photos)} photographs were held out, too few to tell whether "
+                    "the adapted model is better or worse (at least 5 are needed). Add photographs to the folder "
+                    "for a reliable check." + (" A measure got worse: the model is not made active unless you "
+                                               "choose so explicitly." if ev.needs_confirmation else ""))
+            kind = "#b35c00"
+        elif overall == "worse":
             text = ("<b>The adapted model is worse on at least one measure.</b> It will be saved flagged, and it is "
                     "not made active unless you choose so explicitly.")
             kind = "#b35c00"
@@ -801,7 +809,7 @@ class SavePage(_Page):
         self.name.setText(name)
         self.version.setText(next_free_version(st.registry, name))
         ev = st.evaluation
-        worse = ev is not None and ev.worse
+        worse = ev is not None and ev.needs_confirmation
         self.activate.setChecked(not worse)
         if worse:
             bad = ", ".join(m.label.lower() for m in ev.measures if m.verdict == "worse")
@@ -836,7 +844,7 @@ class SavePage(_Page):
         ev = st.evaluation
         activate = self.activate.isChecked()
         allow_worse = False
-        if activate and ev is not None and ev.worse:
+        if activate and ev is not None and ev.needs_confirmation:
             allow_worse = self.confirm_worse()
             activate = allow_worse
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from core import DISCLAIMER, __version__
 from core.batch.queue import BatchQueue, Job
+from core.guard import GUARD_MESSAGE
 from core.provenance import atomic_write_bytes
 
 REPORT_CSV = "batch_report.csv"
@@ -28,13 +29,15 @@ BASE_COLUMNS = [
     "read_s", "enhance_s", "write_s", "total_s", "model", "model_version", "input_sha256", "output_sha256",
 ]
 MEASURE_ORDER = [
+    "guard_score", "guard_threshold", "guard_flagged", "guard_warning",
     "illumination_uniformity_before", "illumination_uniformity_after",
     "vessel_cnr_before", "vessel_cnr_after", "sharpness_before", "sharpness_after", "colour_shift",
     "vessel_dice", "vessel_density_before", "vessel_density_after", "hallucination_warnings", "vessel_note",
 ]
 MEASURE_LABELS = {
     "illumination_uniformity": "Illumination uniformity",
-    "vessel_cnr": "Vessel contrast (CNR)",
+    "vessel_cnr": "Vessel CNR",
+    "guard_score": "Structure kept (guard)",
     "vessel_dice": "Vessel Dice (before vs after)",
     "hallucination_warnings": "Hallucination warnings",
 }
@@ -141,6 +144,16 @@ def _pair(m: dict[str, Any], key: str) -> str:
     return f"{_fmt(b)} &rarr; {_fmt(a)}"
 
 
+def _guard_cell(m: dict[str, Any]) -> str:
+    """The guard score, in the warning colour (with its threshold) when the output was flagged."""
+    score = m.get("guard_score")
+    if score in (None, ""):
+        return "&ndash;"
+    if m.get("guard_flagged"):
+        return f"<span class='warn'>{_fmt(score)} &lt; {_fmt(m.get('guard_threshold'))}</span>"
+    return _fmt(score)
+
+
 def render_html(queue: BatchQueue, batch_id: int) -> str:
     batch = queue.batch(batch_id)
     assert batch is not None
@@ -193,14 +206,16 @@ def render_html(queue: BatchQueue, batch_id: int) -> str:
         out.append("</table>")
 
     out.append("<h2>Photos</h2><table><tr><th>#</th><th>Before</th><th>After</th><th>Photo</th><th>Status</th>"
-               "<th>Time</th><th>Illumination uniformity</th><th>Vessel contrast (CNR)</th><th>Vessel Dice</th>"
-               "<th>Warnings</th></tr>")
+               "<th>Time</th><th>Structure kept (guard)</th><th>Illumination uniformity</th><th>Vessel CNR</th>"
+               "<th>Vessel Dice</th><th>Warnings</th></tr>")
     for i, j in enumerate(jobs, 1):
         before, after = queue.thumbs(j.id)
         m = j.measures
         warn = m.get("hallucination_warnings")
         warn_html = "&ndash;" if warn in (None, "") else (
             f"<span class='warn'>{int(warn)} region(s)</span>" if warn else "none")
+        if m.get("guard_flagged"):
+            warn_html = f"<div class='warn'>{e(str(m.get('guard_warning') or GUARD_MESSAGE))}</div>" + warn_html
         detail = e(j.error or j.note or "")
         size = f"{j.width}&times;{j.height}" if j.width else ""
         out.append(
@@ -211,6 +226,7 @@ def render_html(queue: BatchQueue, batch_id: int) -> str:
             + (f"<div class='{'err' if j.error else 'sub'}'>{detail}</div>" if detail else "")
             + f"</td><td><span class='st {e(j.status)}'>{e(j.status)}</span></td>"
             f"<td class='num'>{_fmt(_r(j.total_s))}{' s' if j.total_s else ''}</td>"
+            f"<td class='num'>{_guard_cell(m)}</td>"
             f"<td class='num'>{_pair(m, 'illumination_uniformity')}</td>"
             f"<td class='num'>{_pair(m, 'vessel_cnr')}</td>"
             f"<td class='num'>{_fmt(m.get('vessel_dice'))}</td><td>{warn_html}</td></tr>"

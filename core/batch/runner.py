@@ -285,6 +285,7 @@ class BatchRunner:
         if self.measurer is not None:
             self._item(job.id, 0.95, "measuring")
             measures = self.measurer.measure(image.pixels, result.pixels, result.fov.mask)
+        measures = {**(measures or {}), **guard_measures(result)}  # the guard is in every report, measured or not
         if self.thumbnails:
             self.queue.set_thumbs(job.id, thumbnail_jpeg(image.pixels), thumbnail_jpeg(result.pixels))
         timings["total"] = timings.get("read", 0.0) + timings.get("enhance", 0.0) + time.perf_counter() - t0
@@ -434,3 +435,17 @@ def effective_settings(enhancer: Any, requested: dict[str, Any]) -> dict[str, An
 
 
 __all__ = ["BatchRunner", "RunSummary", "batch_settings", "effective_settings", "temp_files_for"]
+
+
+def guard_measures(result: Any) -> dict[str, Any]:
+    """The do-no-harm guard's columns of one enhanced photo (core.guard): score, flag, warning."""
+    score = getattr(result, "guard_score", None)
+    flagged = bool(getattr(result, "guard_flagged", False))
+    threshold = getattr(result, "guard_threshold", None)
+    return {
+        "guard_score": None if score is None else round(float(score), 4),
+        "guard_threshold": None if threshold is None else round(float(threshold), 4),
+        "guard_flagged": flagged,
+        "guard_warning": (getattr(result, "guard_message", None) or "") if flagged else "",
+    }
+

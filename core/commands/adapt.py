@@ -6,7 +6,10 @@ teacher-student consistency, synthetic pairs from the site's best photos and an
 anchor to the starting model, evaluate against the starting model, install the
 result as a new model version with its card. `--resume RUN_DIR` continues a run
 that was interrupted. `--activate` makes the new version active unless the
-evaluation found it worse (then only with --activate-even-if-worse).
+evaluation found it worse (then only with --activate-even-if-worse). With fewer than 5
+held-out photos the verdict is "inconclusive"; a measure that got worse still needs
+--activate-even-if-worse. The hold-out rule (about a fifth, at least 3; at least 6 usable
+photos) is core.training.site_adapt.holdout_count, the wizard's too.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="step budget (instead of, or as well as, minutes)")
     p.add_argument("--name", help="name of the adapted model (default: <starting model>-site)")
     p.add_argument("--version", help="version of the adapted model (default: the next free number)")
-    p.add_argument("--holdout", type=int, default=10, help="photos kept out of training for the evaluation (default 10)")
+    p.add_argument("--holdout", type=int, default=None,
+                   help="photos kept out of training for the evaluation (default: about a fifth, at least 3)")
     p.add_argument("--notes", default="", help="notes stored in the model card")
     p.add_argument("--activate", action="store_true", help="make the adapted model active (not if it got worse)")
-    p.add_argument("--activate-even-if-worse", action="store_true", help="activate it even if a measure got worse")
+    p.add_argument("--activate-even-if-worse", action="store_true",
+                   help="activate it even if a measure got worse (also when the verdict is inconclusive)")
     p.add_argument("--start", metavar="NAME[@VERSION]", help="model to start from (default: the active one)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="training device")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -69,7 +74,12 @@ def _print_eval(ev) -> None:
         print(f"  {m.label:40s} {inp:>9s} {m.starting:9.4f} {m.adapted:9.4f}  {m.verdict}")
     for n in ev.notes:
         print(f"  note: {n}")
-    print(f"overall: {ev.overall}")
+    if ev.guard:
+        g = ev.guard
+        rate = "" if g.get("catch_rate") is None else f", catches {100 * g['catch_rate']:.0f} % of < {g['bad_db']} dB"
+        print(f"guard threshold of the adapted model: {g['threshold']:.3f} ({g['n']} shifted photos{rate}; "
+              f"{g['source']})")
+    print(f"overall: {ev.overall} ({ev.explanation})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"installed {installed.ref} (card {installed.card_path})")
-    if ev.worse:
+    if ev.needs_confirmation:
         print("WARNING: a measure got worse on the held-out photos; the model is flagged in its card.")
         if (args.activate or args.activate_even_if_worse) and not activated:
             print("It was NOT made active. Use --activate-even-if-worse, or the model manager, to choose it anyway.")

@@ -1,4 +1,8 @@
-"""`fundus-studio enhance INPUT... -o OUTDIR`: enhance photos at full resolution."""
+"""`fundus-studio enhance INPUT... -o OUTDIR`: enhance photos at full resolution.
+
+Each output is checked by the do-no-harm guard (core.guard): a flagged one is still written,
+with a WARNING line saying so, and the run's summary counts them.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[Path, str]] = []
     said_path = False
+    flagged: list[Path] = []
     with tqdm(total=len(files), unit="image", file=sys.stderr, dynamic_ncols=True) as bar:
         for src in files:
             bar.set_description(src.name[:30])
@@ -83,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
                                 bit_depth=image.bit_depth)
                 bar.write(f"ok      {src} -> {written.path} ({image.width}x{image.height}, "
                           f"{time.perf_counter() - t0:.1f} s)")
+                if result.guard_flagged:
+                    flagged.append(src)
+                    bar.write(guard_line(src, result))
             except FundusError as err:
                 failures.append((src, str(err)))
                 bar.write(f"FAILED  {src}: {err}")
@@ -91,4 +99,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{done} of {len(files)} enhanced into {outdir}" + (f", {len(failures)} failed:" if failures else "."))
     for src, reason in failures:
         print(f"  {src}: {reason}")
+    if flagged:
+        print(f"{len(flagged)} output(s) flagged by the do-no-harm guard: compare them with their originals.")
     return 1 if failures else 0
+
+
+def guard_line(src: Path, result) -> str:
+    """The CLI's line for an output the guard flagged (it was written all the same)."""
+    return (f"WARNING {src}: {result.guard_message} (structure score {result.guard_score:.2f} < "
+            f"threshold {result.guard_threshold:.2f})")

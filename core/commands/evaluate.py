@@ -1,6 +1,8 @@
 """`fundus-studio evaluate [--models LABEL=MODEL ...] [--quick] -o OUTDIR`: the evaluation protocol.
 
-Prints the tables, writes report.json, report.md and contact sheets into OUTDIR.
+Prints the tables, writes report.json, report.md and contact sheets into OUTDIR (the do-no-harm
+tables, docs/evaluation.md "Do no harm", included; report["do_no_harm"]["guard"][LABEL] is the
+model's guard calibration for its card).
 MODEL is a registry reference (NAME or NAME@VERSION), a model card (.json) or its
 weights (.safetensors, card next to it). Without --models, the active enhancer.
 The research photos are licensed for research only, so OUTDIR must lie outside
@@ -17,13 +19,15 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="run the evaluation protocol (synthetic, native, clean, real, vessels)")
+    p = sub.add_parser("evaluate", help="run the evaluation protocol (synthetic, native, clean, real, vessels, do no harm)")
     p.add_argument("--models", nargs="*", metavar="LABEL=MODEL",
                    help="models to compare, e.g. supervised=runs/sup/model/mage-s-1.0.0.json teacher-student=mage-s@1.0.0")
     p.add_argument("--quick", action="store_true", help="7 test images, 8 real photos, no native or vessel tables")
     p.add_argument("--native", choices=["subset", "all", "none"], default="subset",
                    help="HRF native-resolution table: one combination per photo (default), all 7, or none")
     p.add_argument("--no-vessels", action="store_true", help="skip the vessel-recovery table")
+    p.add_argument("--no-do-no-harm", action="store_true",
+                   help="skip the do-no-harm tables (photometric, real-photo fidelity, lesions, guard calibration)")
     p.add_argument("--data", metavar="DIR", help="research data folder (default: ../shared/data/fundus)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--supervised", metavar="LABEL", help="which label is the supervised model (targets)")
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         bar.update(0)
 
     t0 = time.perf_counter()
-    opts = protocol.ProtocolOptions(quick=args.quick, native=args.native, vessels=not args.no_vessels)
+    opts = protocol.ProtocolOptions(quick=args.quick, native=args.native, vessels=not args.no_vessels,
+                                    do_no_harm=not getattr(args, "no_do_no_harm", False))
     try:
         rep = protocol.run_protocol(models, data, opts, progress=progress)
     except FundusError as exc:

@@ -9,6 +9,10 @@ a 3504 px HRF photo is treated like its 512 px version.
   the vessel contrast. Colour output: the original red and blue with the equalised
   green, (R, CLAHE(G), B), as in that paper's colour recombination; the hue
   shifts where G changes, a known trait of this baseline.
+* ``structured``: the do-no-harm classical baseline of issue 15 (the output form a structured
+  MAGE-Net must beat): a smooth luminosity gain toward the photo's median level (masked
+  Gaussian, sigma = 0.2 x the FOV diameter, gain clipped to 0.5-3), then unsharp masking at
+  1.2 % of the diameter, amount 1. It cannot paint a patch or erase anatomy by construction.
 * ``dcp``: dark-channel-prior dehazing (He, Sun, Tang, CVPR 2009 / TPAMI 2011), with
   the transmission refined by the guided filter rather than soft matting.
 """
@@ -106,10 +110,32 @@ def dcp(
     return np.clip(out, 0.0, 1.0) * m[..., None]
 
 
+STRUCTURED_GAIN_SIGMA = 0.2
+STRUCTURED_GAIN_RANGE = (0.5, 3.0)
+STRUCTURED_UNSHARP_SIGMA = 0.012
+STRUCTURED_UNSHARP_AMOUNT = 1.0
+
+
+def structured(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
+    """Smooth luminosity gain toward the median level, then unsharp masking (see the module docstring)."""
+    from core.imaging.measures import masked_gaussian  # noqa: PLC0415
+
+    img, m, dia = _prepare(rgb, fov)
+    lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    level = masked_gaussian(lum, m, STRUCTURED_GAIN_SIGMA * dia)
+    target = float(np.median(lum[m]))
+    gain = np.clip(target / np.maximum(level, 1e-4), *STRUCTURED_GAIN_RANGE).astype(np.float32)
+    out = img * gain[..., None]
+    blur = masked_gaussian(out, m, STRUCTURED_UNSHARP_SIGMA * dia)
+    out = out + STRUCTURED_UNSHARP_AMOUNT * (out - blur)
+    return np.clip(out, 0.0, 1.0) * m[..., None]
+
+
 Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 BASELINES: dict[str, Baseline] = {
     "clahe_lab": clahe_lab,
     "clahe_green": clahe_green,
     "dcp": dcp,
+    "structured": structured,
 }

@@ -18,6 +18,11 @@ Tables (each row: degraded input, clean-free classical baselines, our models):
   on clean, degraded, baseline-enhanced and model-enhanced photos of DRIVE test and
   HRF 09-10 (native resolution); AUC / accuracy / IoU / Dice and the recovery ratio
   (enhanced - degraded) / (clean - degraded) of AUC.
+* do no harm (core.evaluation.do_no_harm, issue 15): photometric shifts of clean photos
+  (structure PSNR), real-photo structure fidelity (band-pass correlation, vessel contrast
+  ratio), lesion-like blob counts, and each model's guard calibration; on the fixed splits of
+  core.data.splits. The synthetic table's structure PSNR (after the best per-channel affine
+  fit) is its colour-invariant headline column.
 
 Seeds depend only on (image id, combination, PROTOCOL_SEED), so every run and
 every machine scores the same degraded images.
@@ -39,7 +44,8 @@ from core.errors import FundusError, ModelError
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
 PROTOCOL_SEED = 2026
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: the do-no-harm tables, structure PSNR in the synthetic table, the structured baseline."""
 WORKING_SIZE = 512
 ORACLE_LOWFREQ_SIGMA = 24.0
 """px at 512: the error-budget oracle replaces shading broader than this (illumination, haze, colour)."""
@@ -183,10 +189,11 @@ def synthetic_table(
     "cases": n, "examples": {(id, combination): {method: image}} for cases `keep` selects}.
     """
     from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
-    from core.evaluation.metrics import colour_corrected, low_frequencies_replaced, psnr, ssim  # noqa: PLC0415
+    from core.evaluation.metrics import low_frequencies_replaced, psnr, ssim  # noqa: PLC0415
+    from core.imaging.measures import structure_psnr  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
-    kinds = ("psnr", "ssim", "psnr_colour_oracle", "psnr_lowfreq_oracle")
+    kinds = ("psnr", "ssim", "psnr_colour_oracle", "psnr_lowfreq_oracle", "structure_psnr")
     scores: dict[str, dict[str, dict[str, list[float]]]] = {
         m: {k: {c: [] for c in combos} for k in kinds} for m in methods
     }
@@ -209,9 +216,11 @@ def synthetic_table(
                 seconds[name] += time.perf_counter() - t0
                 scores[name]["psnr"][c].append(psnr(out, img.clean, img.fov))
                 scores[name]["ssim"][c].append(ssim(out, img.clean, img.fov))
-                # error budget: what is left once global colour / all broad shading is corrected by an oracle
-                scores[name]["psnr_colour_oracle"][c].append(psnr(colour_corrected(out, img.clean, img.fov),
-                                                                  img.clean, img.fov))
+                # colour-invariant headline (structure PSNR: after the best per-channel gain and offset) and
+                # error budget (the same fit is the "oracle colour"; the shading oracle replaces broad shading)
+                sp = structure_psnr(out, img.clean, img.fov)
+                scores[name]["structure_psnr"][c].append(sp)
+                scores[name]["psnr_colour_oracle"][c].append(sp)
                 sigma = ORACLE_LOWFREQ_SIGMA * img.clean.shape[0] / WORKING_SIZE
                 scores[name]["psnr_lowfreq_oracle"][c].append(
                     psnr(low_frequencies_replaced(out, img.clean, img.fov, sigma), img.clean, img.fov))
@@ -451,6 +460,7 @@ class ProtocolOptions:
     vessels: bool = True
     real_limit: int | None = None
     device: str = "cpu"
+    do_no_harm: bool = True
 
 
 def run_protocol(
@@ -461,9 +471,14 @@ def run_protocol(
     real_images: Sequence[RealImage] | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    photometric_photos: Sequence[Any] | None = None,
+    real_subset_photos: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Every table of the protocol for `models` ({label: network}); returns a JSON-able report
-    (plus "examples" with images for the contact sheets, which callers drop before saving)."""
+    (plus "examples" with images for the contact sheets, which callers drop before saving).
+
+    photometric_photos / real_subset_photos: do_no_harm.EvalPhoto lists for the do-no-harm tables
+    (tests); by default the fixed splits of core.data.splits, read from data_root."""
     from core.degrade import COMBINATIONS  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -514,6 +529,13 @@ def run_protocol(
     report_["real_noref"] = noref_table(real_images, real_methods, progress, should_stop, keep=lambda i: i in sheet_real)
     timings["real_noref"] = time.perf_counter() - t
 
+    report_["do_no_harm"] = None
+    if options.do_no_harm:
+        t = time.perf_counter()
+        report_["do_no_harm"] = _do_no_harm(nets, data_root, options, photometric_photos, real_subset_photos,
+                                            progress, should_stop)
+        timings["do_no_harm"] = time.perf_counter() - t
+
     report_["vessel_recovery"] = None
     if options.vessels and not options.quick:
         t = time.perf_counter()
@@ -544,19 +566,49 @@ def run_protocol(
     return report_
 
 
+def _do_no_harm(
+    nets: Mapping[str, EnhanceFn],
+    data_root: Path,
+    options: ProtocolOptions,
+    photometric_photos: Sequence[Any] | None,
+    real_subset_photos: Sequence[Any] | None,
+    progress: ProgressCallback | None,
+    should_stop: StopCallback | None,
+) -> dict[str, Any]:
+    """The do-no-harm tables on the fixed splits (8 photos each in quick mode), rows: the input, every
+    classical baseline and every model, all at the working FOV."""
+    from core.data.splits import photometric_test, real_subset  # noqa: PLC0415
+    from core.evaluation.do_no_harm import load_split, run_do_no_harm  # noqa: PLC0415
+
+    def pick(items: list) -> list:
+        return items[:: max(1, len(items) // 8)][:8] if options.quick else items
+
+    skipped: dict[str, list[str]] = {}
+    if photometric_photos is None:
+        photometric_photos, skipped["photometric"] = load_split(pick(photometric_test(data_root)), WORKING_SIZE)
+    if real_subset_photos is None:
+        real_subset_photos, skipped["real"] = load_split(pick(real_subset(data_root)), WORKING_SIZE)
+    methods: dict[str, EnhanceFn] = {"degraded input": identity, **baseline_fns(), **nets}
+    return run_do_no_harm(methods, list(nets), photometric_photos, real_subset_photos, skipped, progress,
+                          should_stop)
+
+
 # ----------------------------------------------------------------------------- targets and rendering
 
 
 def check_targets(rep: dict[str, Any], supervised: str | None, teacher_student: str | None) -> dict[str, Any]:
     """The issue's targets, measured: gains over the input and the best baseline, SSIM, clean PSNR, TS vs supervised."""
     rows = rep["synthetic_512"]["rows"]
-    base = [k for k in ("clahe_lab", "clahe_green", "dcp") if k in rows]
+    base = [k for k in ("clahe_lab", "clahe_green", "dcp", "structured") if k in rows]
     best_base = max(base, key=lambda k: rows[k]["psnr"]["mean"]) if base else None
     out: dict[str, Any] = {"best_baseline": best_base}
     for label in [m for m in (supervised, teacher_student) if m and m in rows]:
         p = rows[label]["psnr"]["mean"]
+        sp = rows[label].get("structure_psnr", {}).get("mean")
+        sp_in = rows["degraded input"].get("structure_psnr", {}).get("mean")
         t = {
             "psnr_gain_over_input_db": p - rows["degraded input"]["psnr"]["mean"],
+            "structure_psnr_gain_over_input_db": sp - sp_in if sp is not None and sp_in is not None else None,
             "psnr_gain_over_best_baseline_db": p - rows[best_base]["psnr"]["mean"] if best_base else None,
             "ssim": rows[label]["ssim"]["mean"],
             "clean_psnr_db": rep.get("clean_fidelity", {}).get(label, {}).get("mean"),
@@ -600,11 +652,20 @@ def markdown(rep: dict[str, Any]) -> str:
     syn = rep["synthetic_512"]
     lines += [f"## Synthetic test at {rep['working_size']} px ({syn['cases']} cases: "
               f"{len(syn['images'])} images x {len(syn['combinations'])} combinations)", "",
-              "| method | PSNR (dB) | SSIM | " + " | ".join(f"PSNR {c}" for c in syn["combinations"]) + " |",
-              "|---|---|---|" + "---|" * len(syn["combinations"])]
+              "Structure PSNR: after the best per-channel gain and offset to the clean photo (colour-invariant: "
+              "a gain in colour and a gain in structure are told apart).", "",
+              "| method | PSNR (dB) | structure PSNR (dB) | SSIM | " + " | ".join(f"PSNR {c}" for c in syn["combinations"]) + " |",
+              "|---|---|---|---|" + "---|" * len(syn["combinations"])]
     for name, r in syn["rows"].items():
         by = " | ".join(_f(r["by_combination"][c]["psnr"]) for c in syn["combinations"])
-        lines.append(f"| {name} | {_f(r['psnr']['mean'])} ± {_f(r['psnr']['std'])} | {_f(r['ssim']['mean'], 4)} | {by} |")
+        sp = _f((r.get("structure_psnr") or {}).get("mean"))
+        lines.append(f"| {name} | {_f(r['psnr']['mean'])} ± {_f(r['psnr']['std'])} | {sp} | {_f(r['ssim']['mean'], 4)} | {by} |")
+    if all("structure_psnr" in r for r in syn["rows"].values()):
+        lines += ["", "Structure PSNR by combination (dB):", "",
+                  "| method | " + " | ".join(syn["combinations"]) + " |", "|---|" + "---|" * len(syn["combinations"])]
+        for name, r in syn["rows"].items():
+            lines.append(f"| {name} | " + " | ".join(_f(r["by_combination"][c].get("structure_psnr"))
+                                                     for c in syn["combinations"]) + " |")
     if all("psnr_colour_oracle" in r for r in syn["rows"].values()):
         lines += ["", "Error budget (oracles that use the clean photo; no method can do this, they say what kind "
                   "of error is left): PSNR after the best per-channel gain and offset, and after replacing "
@@ -651,6 +712,11 @@ def markdown(rep: dict[str, Any]) -> str:
         lines += ["", f"Vessel recovery with the clean-trained segmenter skipped: {vc['skipped']}."]
     elif vc:
         lines += _vessel_tables(vc, "the paper's setting: a segmenter trained on clean photos only")
+    dnh = rep.get("do_no_harm")
+    if dnh:
+        from core.evaluation.do_no_harm import markdown as dnh_markdown  # noqa: PLC0415
+
+        lines += dnh_markdown(dnh)
     tg = rep.get("targets")
     if tg:
         lines += ["", "## Targets", "", "```", *[f"{k}: {v}" for k, v in tg.items()], "```"]
@@ -709,6 +775,10 @@ def contact_sheets(rep: dict[str, Any], out_dir: Path) -> list[Path]:
         p = out_dir / "contact_real.png"
         save_png(p, sheet)
         written.append(p)
+    if rep.get("do_no_harm"):
+        from core.evaluation.do_no_harm import contact_sheets as dnh_sheets  # noqa: PLC0415
+
+        written += dnh_sheets(rep["do_no_harm"], list(rep.get("models") or []), out_dir)
     return written
 
 
@@ -718,4 +788,8 @@ def strip_examples(rep: dict[str, Any]) -> dict[str, Any]:
     out["synthetic_512"] = {k: v for k, v in rep["synthetic_512"].items() if k != "examples"}
     if rep.get("real_noref"):
         out["real_noref"] = {k: v for k, v in rep["real_noref"].items() if k != "examples"}
+    if rep.get("do_no_harm"):
+        from core.evaluation.do_no_harm import strip  # noqa: PLC0415
+
+        out["do_no_harm"] = strip(rep["do_no_harm"])
     return out

@@ -4,13 +4,19 @@ Format from the suffix: .png (8 or 16 bit), .jpg/.jpeg (8 bit), .tif/.tiff (16 b
 default; 8-bit input is scaled by 257 so 255 -> 65535 exactly). The image is encoded in
 memory, written to a temporary file in the target folder, fsynced and renamed over the
 target, so a crash never leaves half a file.
+
+A PNG written with provenance also carries its key facts as iTXt text chunks (software,
+disclaimer, model, and the do-no-harm guard's score, threshold and flag: core.guard), so the
+file says what made it even when its sidecar is lost; `read_png_text` reads them back.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+import struct
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,11 +61,13 @@ def write(
     bit_depth: int | None = None,
     quality: int = 95,
     protected: Iterable[str | os.PathLike[str]] = (),
+    text: Mapping[str, str] | None = None,
 ) -> WrittenFile:
     """Encode `pixels` (H x W x 3 RGB or H x W; uint8, uint16, or float in [0, 1]) to `path`.
 
     Refuses (OutputError) to write over `input_path` or any path in `protected`.
     With `provenance`, also writes `<path>.json` holding it plus the output's sha256.
+    PNG only: `text` (default: `provenance_text(provenance)`) goes into iTXt chunks.
     """
     out = Path(path)
     fmt = _FORMATS.get(out.suffix.lower())
@@ -72,10 +80,85 @@ def write(
     depth = _target_depth(fmt, pixels, bit_depth, out.name)
     arr = _to_depth(_check_pixels(pixels, out.name), depth)
     data = _encode(fmt, arr, quality, out.name)
+    if fmt == "PNG":
+        chunks = dict(text) if text is not None else provenance_text(provenance)
+        if chunks:
+            data = add_png_text(data, chunks)
     digest = sha256_bytes(data)
     atomic_write_bytes(out, data)
     sidecar = write_sidecar(out, provenance, digest) if provenance is not None else None
     return WrittenFile(path=out, sha256=digest, sidecar_path=sidecar, bit_depth=depth, format=fmt)
+
+
+def provenance_text(record: Mapping[str, Any] | None) -> dict[str, str]:
+    """PNG text (keyword -> text) from a provenance record: software, disclaimer, model, guard."""
+    if not record:
+        return {}
+    out: dict[str, str] = {}
+    sw = record.get("software") or {}
+    if sw:
+        out["Software"] = f"{sw.get('name', 'Fundus Studio')} {sw.get('version', '')}".strip()
+    if record.get("disclaimer"):
+        out["Disclaimer"] = str(record["disclaimer"])
+    model = record.get("model") or {}
+    if model.get("name"):
+        out["Fundus-Studio-Model"] = f"{model.get('name')}-{model.get('version')}"
+    guard = (record.get("extra") or {}).get("guard")
+    if isinstance(guard, Mapping):
+        score, threshold = guard.get("score"), guard.get("threshold")
+        out["Fundus-Studio-Guard-Score"] = "" if score is None else f"{float(score):.4f}"
+        if threshold is not None:
+            out["Fundus-Studio-Guard-Threshold"] = f"{float(threshold):.4f}"
+        out["Fundus-Studio-Guard-Flagged"] = "yes" if guard.get("flagged") else "no"
+        if guard.get("flagged") and guard.get("message"):
+            out["Fundus-Studio-Guard-Warning"] = str(guard["message"])
+    return out
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def add_png_text(data: bytes, text: Mapping[str, str]) -> bytes:
+    """The PNG `data` with one uncompressed iTXt chunk (UTF-8) per entry, right after IHDR."""
+    if not data.startswith(_PNG_SIG):
+        raise OutputError("Cannot add text to something that is not a PNG.")
+    ihdr_end = len(_PNG_SIG) + 8 + struct.unpack(">I", data[8:12])[0] + 4
+    chunks = []
+    for key, value in text.items():
+        kw = str(key).encode("latin-1", "replace")[:79]
+        if not kw:
+            continue
+        chunks.append(_chunk(b"iTXt", kw + b"\0\0\0" + b"\0" + b"\0" + str(value).encode("utf-8")))
+    return data[:ihdr_end] + b"".join(chunks) + data[ihdr_end:]
+
+
+def read_png_text(source: str | os.PathLike[str] | bytes) -> dict[str, str]:
+    """The tEXt and iTXt chunks of a PNG (keyword -> text); {} for a PNG without any."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if not data.startswith(_PNG_SIG):
+        raise ValueError("not a PNG")
+    out: dict[str, str] = {}
+    pos = len(_PNG_SIG)
+    while pos + 8 <= len(data):
+        n = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"tEXt":
+            k, _, v = body.partition(b"\0")
+            out[k.decode("latin-1")] = v.decode("latin-1")
+        elif kind == b"iTXt":
+            k, _, rest = body.partition(b"\0")
+            compressed, rest = rest[0], rest[2:]
+            _lang, _, rest = rest.partition(b"\0")
+            _tkey, _, value = rest.partition(b"\0")
+            out[k.decode("latin-1")] = (zlib.decompress(value) if compressed else value).decode("utf-8")
+        elif kind == b"IEND":
+            break
+    return out
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -46,6 +46,10 @@ from core.training.trainer import Trainer, TrainResult
 MANIFEST_NAME = "site_run.json"
 MANIFEST_FORMAT = 1
 MIN_TRAIN_IMAGES = 3
+HOLDOUT_FRACTION = 0.2
+MIN_HOLDOUT = 3
+MIN_USABLE_PHOTOS = MIN_TRAIN_IMAGES + MIN_HOLDOUT
+"""Fewer usable photos than this cannot give both a training set and a check of the result."""
 PREVIEW_SIDE = 384
 ANCHOR_STRUCTURE_WEIGHT = 0.1
 """Weight of the structure-map anchor relative to the image anchor."""
@@ -59,8 +63,8 @@ class AdaptSettings:
     """Training-time budget over all resumes; None = steps only."""
     steps: int | None = None
     """Step budget (length of the learning-rate schedule); with minutes too, whichever ends first."""
-    holdout: int = 10
-    """Site photos kept out of training for the evaluation."""
+    holdout: int | None = None
+    """Site photos kept out of training for the evaluation; None = `holdout_count` (the one rule)."""
     best_fraction: float = 0.5
     """Share of the training photos (best first) that become clean sides of synthetic pairs."""
     anchor_weight: float = 0.5
@@ -84,7 +88,7 @@ class AdaptSettings:
             raise ValueError("give the adaptation a time budget (minutes) or a step budget (steps)")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError("the time budget must be positive")
-        if self.holdout < 0:
+        if self.holdout is not None and self.holdout < 0:
             raise ValueError("the number of held-out photos cannot be negative")
 
     @classmethod
@@ -106,13 +110,34 @@ class SitePlan:
     preview: ScannedImage
 
 
-def plan_split(scan: SiteScan, holdout: int, best_fraction: float = 0.5) -> SitePlan:
-    """Hold out `holdout` photos spread evenly over the quality ranking; the best of the rest give pairs.
+def holdout_count(n_usable: int) -> int:
+    """The one hold-out rule of the CLI and the wizard: about a fifth of the usable photos, at least
+    MIN_HOLDOUT, so that a 10-photo first try still keeps 7 to train on and 3 to check with."""
+    return max(MIN_HOLDOUT, int(n_usable * HOLDOUT_FRACTION + 0.5))
+
+
+def too_few_photos(n_usable: int) -> str | None:
+    """The refusal message when a site folder has too few usable photos (None when it has enough)."""
+    if n_usable >= MIN_USABLE_PHOTOS:
+        return None
+    return (f"Only {n_usable} usable photo{'s' if n_usable != 1 else ''} were found in the site folder; at least "
+            f"{MIN_USABLE_PHOTOS} are needed ({MIN_TRAIN_IMAGES} to train on and {MIN_HOLDOUT} to check the "
+            "result).")
+
+
+def plan_split(scan: SiteScan, holdout: int | None = None, best_fraction: float = 0.5) -> SitePlan:
+    """Hold out `holdout` photos (default: `holdout_count`) spread evenly over the quality ranking; the
+    best of the rest give pairs.
 
     Deterministic (the ranking alone decides), so a resumed run sees the same split.
     """
     ranked = list(scan.usable)
     n = len(ranked)
+    refusal = too_few_photos(n)
+    if refusal:
+        raise FundusError(f"{refusal} Add photos to the folder.")
+    if holdout is None:
+        holdout = holdout_count(n)
     if n - holdout < MIN_TRAIN_IMAGES:
         raise FundusError(
             f"Only {n} usable photos were found in the site folder; at least {MIN_TRAIN_IMAGES + holdout} are "
@@ -585,9 +610,13 @@ class SiteAdaptation:
     ):
         """Install the adapted model in the registry (card: parent, data summary, measures); maybe activate it.
 
-        A model whose evaluation says worse is only activated with allow_worse (an explicit choice).
+        A model whose evaluation says worse (or inconclusive with a measure that got worse) is only
+        activated with allow_worse (an explicit choice). The card's guard threshold is the one the
+        evaluation recalibrated on the site's held-out photos, else the starting model's.
         Returns (InstalledModel, activated: bool).
         """
+        from core.guard import card_guard, set_card_guard  # noqa: PLC0415
+
         from core.models.registry import ModelCard  # noqa: PLC0415
         from core.training.export import hardware_string  # noqa: PLC0415
 
@@ -609,9 +638,11 @@ class SiteAdaptation:
             "finished": self.manifest.get("finished"),
         }
         metrics: dict[str, Any] = {}
+        needs_choice = _needs_confirmation(evaluation)
         if evaluation is not None:
             metrics["site_evaluation"] = evaluation.to_dict()
-            training["flagged_worse"] = bool(evaluation.worse)
+            training["flagged_worse"] = needs_choice
+            training["site_verdict"] = getattr(evaluation, "overall", None)
         card = ModelCard(
             name=name,
             version=version,
@@ -625,13 +656,23 @@ class SiteAdaptation:
             license=start.card.license,
             data_sources=[f"site photos in {self.scan.folder} (stay on this machine)"],
         )
+        guard = getattr(evaluation, "guard", None) or card_guard(start.card)
+        if guard:
+            set_card_guard(card, guard)
         installed = self.registry.install(self.adapted_module(), card)
         activated = False
-        if activate and (evaluation is None or not evaluation.worse or allow_worse):
+        if activate and (not needs_choice or allow_worse):
             self.registry.set_active("enhancer", installed.card.name, installed.card.version)
             activated = True
         self.set_status("installed", installed=installed.ref, activated=activated)
         return installed, activated
+
+
+def _needs_confirmation(evaluation: Any) -> bool:
+    """True when the evaluation forbids activating the model without an explicit choice."""
+    if evaluation is None:
+        return False
+    return bool(getattr(evaluation, "needs_confirmation", getattr(evaluation, "worse", False)))
 
 
 def next_free_version(registry: Any, name: str) -> str:

@@ -51,7 +51,7 @@ def _to_training(qtbot, w, site, steps):
     w.next()
     assert w.currentId() == w.SETTINGS
     assert w.settings_page.name.text() == "MAGE-Net-tiny-site"
-    assert w.settings_page.holdout.value() == 1  # 6 usable photos -> a quarter, at least one
+    assert w.settings_page.holdout.value() == 3  # 6 usable photos -> the CLI's rule: a fifth, at least 3
     w.settings_page.steps.setValue(steps)
     w.settings_page.holdout.setValue(2)
     w.button(COMMIT).click()  # "Start training"
@@ -75,11 +75,12 @@ def test_end_to_end(qtbot, make_wizard, tmp_path):
     assert w.currentId() == w.RESULTS and not w.button(NEXT).isEnabled()
     qtbot.waitUntil(w.results.isComplete, timeout=60000)
     ev = w.state.evaluation
-    assert w.results.table.rowCount() == len(ev.measures) == 4
+    assert w.results.table.rowCount() == len(ev.measures) == 6  # with the two do-no-harm measures
+    assert ev.overall == "inconclusive" and "Inconclusive" in w.results.verdict.text()  # 2 held out
     assert w.results.table.item(0, 4).text().split()[-1] == ev.measures[0].verdict
     w.next()
     assert w.currentId() == w.SAVE
-    assert w.save.activate.isChecked() == (not ev.worse)
+    assert w.save.activate.isChecked() == (not ev.needs_confirmation)
     w.save.version.setText("7")
     w.save.notes.setPlainText("test site")
     w.button(QWizard.WizardButton.FinishButton).click()
@@ -87,7 +88,7 @@ def test_end_to_end(qtbot, make_wizard, tmp_path):
     assert installed is not None and installed.ref == "MAGE-Net-tiny-site@7"
     assert installed.card.parent == "MAGE-Net-tiny@1" and installed.card.notes == "test site"
     assert installed.card.metrics["site_evaluation"]["verdict"] == ev.overall
-    assert (ModelRegistry().active("enhancer").ref == installed.ref) == (not ev.worse)
+    assert (ModelRegistry().active("enhancer").ref == installed.ref) == (not ev.needs_confirmation)
 
 
 def test_too_few_photos_keeps_next_disabled(qtbot, make_wizard, tmp_path):

@@ -63,3 +63,34 @@ def test_vessel_columns_are_filled_when_a_vessel_model_is_available(tmp_path):
         assert isinstance(m["hallucination_warnings"], int)
     rows = list(csv.DictReader(write_reports(q, bid)[0].open()))
     assert all(r["vessel_dice"] != "" for r in rows)
+
+
+def test_guard_column_flags_a_blotched_output_and_cnr_is_labelled(tmp_path):
+    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
+    from core.guard import GUARD_MESSAGE  # noqa: PLC0415
+    from tests.core.batch.helpers import Card  # noqa: PLC0415
+    from tests.core.test_guard import Blotch  # noqa: PLC0415
+
+    src = tmp_path / "in"
+    photo_tree(src, 2)
+    reports = {}
+    for name, module in (("gain", None), ("blotch", Blotch())):
+        q = BatchQueue()
+        bid, _ = enqueue(q, [src], tmp_path / name, batch_settings("fast", "png"))
+        enh = tiny_enhancer() if module is None else Enhancer.from_module(
+            module, card=Card("blotch"), settings=EnhanceSettings(working_size=64))
+        BatchRunner(q, bid, enh, measurer=None).run()  # the guard is reported even without the measurer
+        reports[name] = write_reports(q, bid)
+    good = list(csv.DictReader(reports["gain"][0].open()))
+    bad = list(csv.DictReader(reports["blotch"][0].open()))
+    assert len(good) == len(bad) == 2
+    for r in good:
+        assert r["guard_flagged"] == "False" and r["guard_warning"] == "" and float(r["guard_score"]) > 0.9
+    for r in bad:
+        assert r["guard_flagged"] == "True" and r["guard_warning"] == GUARD_MESSAGE
+        assert float(r["guard_score"]) < float(r["guard_threshold"])
+        assert r["status"] == "done" and r["output"].endswith(".png")  # flagged, not blocked
+    page = reports["blotch"][1].read_text()
+    assert page.count(GUARD_MESSAGE) == 2 and "Structure kept (guard)" in page
+    assert "<th>Vessel CNR</th>" in page and "Vessel contrast" not in page
+    assert GUARD_MESSAGE not in reports["gain"][1].read_text()

@@ -86,6 +86,15 @@ def test_is_test_by_id_and_by_path(tmp_path):
     assert S.is_test(data / "clean_extra/hei_med/images/00000004.jpg", data)
     assert not S.is_test(data / "clean_extra/hei_med/images/00000001.jpg", data)
     assert not S.is_test("/somewhere/else/photo.jpg", data)
+    _touch(data / "clean_extra/hei_med/images/67147_(1998).dcm.jpg")
+    with (data / "clean_extra/hei_med/manifest.csv").open("a") as f:
+        f.write("67147_(1998).dcm.jpg,AFRICAN,M,0.95,TYPE II\n")
+    S._held_out.cache_clear()
+    hei = [p.id for p in S.photometric_test(data) if p.dataset == "hei_med"]
+    assert "hei_med/67147_(1998).dcm" in hei  # sorts after the digits-only names: 0, 4, 7, then the new one is 10th
+    assert S.is_test("hei_med/67147_(1998).dcm", data)
+    assert S.is_test(data / "clean_extra/hei_med/images/67147_(1998).dcm.jpg", data)
+    S._held_out.cache_clear()
     eyeq_test = {p.id for p in real if p.dataset == "eyeq"}
     (data / "real_lowquality/eyeq_usable_512/fov_mask_800").mkdir(parents=True, exist_ok=True)
     kept = {s.id for s in ds.real_specs(data)}

@@ -81,3 +81,31 @@ def test_baselines_on_a_degraded_photo_do_not_crash_for_every_family(fundus):
         for fn in BASELINES.values():
             out = fn(deg, mask)
             assert np.isfinite(out).all()
+
+
+def test_structured_evens_out_a_dark_patch_and_sharpens(fundus):
+    from core.evaluation.baselines import structured  # noqa: PLC0415
+    from core.imaging.measures import bandpass_correlation, fov_diameter  # noqa: PLC0415
+
+    img, mask = fundus
+    h, w = mask.shape
+    yy, xx = np.mgrid[:h, :w]
+    shade = (0.45 + 0.55 * (xx / w)).astype(np.float32)  # broad left-to-right vignetting
+    dark = img * shade[..., None] * mask[..., None]
+    out = structured(dark, mask)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    left, right = inner & (xx < w * 0.35), inner & (xx > w * 0.65)
+
+    def lum(x):
+        return x @ np.array([0.299, 0.587, 0.114], np.float32)
+
+    ratio_in = lum(dark)[left].mean() / lum(dark)[right].mean()
+    ratio_out = lum(out)[left].mean() / lum(out)[right].mean()
+    assert abs(1 - ratio_out) < 0.5 * abs(1 - ratio_in)  # the gain field pulled both sides toward the median
+    assert _green_contrast(out, mask) > _green_contrast(dark, mask)  # unsharp masking
+    assert bandpass_correlation(dark, out, mask) > 0.7  # no painted structure
+    # the gain is relative to the photo's own median: a global exposure is kept, not "corrected"
+    full = structured(img, mask)
+    unclipped = full < 0.999
+    np.testing.assert_allclose(structured(img * 0.5, mask)[unclipped], 0.5 * full[unclipped], atol=0.01)
+    assert fov_diameter(mask) > 100

@@ -46,7 +46,7 @@ def test_synthetic_table_rows_and_reproducibility(tmp_path):
     methods = {"degraded input": P.identity, **P.baseline_fns(), "tiny": P.network_fn(_tiny_model())}
     a = P.synthetic_table(imgs, methods, ("i", "isb"), keep=lambda i, c: c == "isb")
     b = P.synthetic_table(imgs, {"degraded input": P.identity}, ("i", "isb"))
-    assert a["cases"] == 4 and set(a["rows"]) == {"degraded input", "clahe_lab", "clahe_green", "dcp", "tiny"}
+    assert a["cases"] == 4 and set(a["rows"]) == {"degraded input", "clahe_lab", "clahe_green", "dcp", "structured", "tiny"}
     assert a["rows"]["degraded input"]["psnr"]["mean"] == b["rows"]["degraded input"]["psnr"]["mean"]  # fixed seeds
     for r in a["rows"].values():
         assert math.isfinite(r["psnr"]["mean"]) and 0 < r["ssim"]["mean"] <= 1
@@ -83,12 +83,13 @@ def test_run_protocol_end_to_end_tiny(tmp_path):
                          P.ProtocolOptions(native="subset", vessels=False), test_images=imgs, real_images=real)
     syn = rep["synthetic_512"]
     assert syn["cases"] == 2 * 7
-    assert set(syn["rows"]) == {"degraded input", "clahe_lab", "clahe_green", "dcp", "supervised", "teacher-student"}
+    assert set(syn["rows"]) == {"degraded input", "clahe_lab", "clahe_green", "dcp", "structured", "supervised",
+                                "teacher-student"}
     assert rep["synthetic_native"]["cases"] == ["t/0 i"]  # one fixed combination per native photo
     assert set(rep["clean_fidelity"]) == {"supervised", "teacher-student"}
     rep["targets"] = P.check_targets(rep, "supervised", "teacher-student")
     assert rep["targets"]["ts_minus_supervised_psnr_db"] == 0.0
-    assert rep["targets"]["best_baseline"] in ("clahe_lab", "clahe_green", "dcp")
+    assert rep["targets"]["best_baseline"] in ("clahe_lab", "clahe_green", "dcp", "structured")
     sheets = P.contact_sheets(rep, tmp_path / "out")
     assert [p.name for p in sheets] == ["contact_synthetic.png", "contact_real.png"]
     clean = P.strip_examples(rep)

@@ -39,3 +39,74 @@ def test_ship_model_writes_metrics_and_checks_hash(tmp_path):
 
     with pytest.raises(ModelError):
         ship_model(inst.card_path, tmp_path / "ship2", {})
+
+
+def _dnh_report(label: str, psnr_mean: float, psnr_worst: float, corr_mean: float, corr_worst: float) -> dict:
+    """An evaluate report with the do-no-harm tables (core.evaluation.do_no_harm's shape) for one model."""
+    return {"do_no_harm": {
+        "photometric": {"rows": {label: {"structure_psnr": {"mean": psnr_mean, "worst": psnr_worst,
+                                                            "worst_image": "drive/01", "n": 40},
+                                         "psnr": {"mean": 20.0, "worst": 15.0, "worst_image": "drive/01", "n": 40}}}},
+        "real": {"rows": {label: {"bandpass_correlation": {"mean": corr_mean, "worst": corr_worst,
+                                                           "worst_image": "eyeq/1", "n": 30},
+                                  "vessel_contrast_ratio": {"geo_mean": 1.3, "worst": 0.95, "n": 28}}}},
+        "lesions": {"rows": {label: {"photometric": {"geo_mean": 1.02}}}},
+        "guard": {label: {"threshold": 0.71, "catch_rate": 0.9, "n": 40, "n_good": 30, "n_bad": 5}},
+    }}
+
+
+@pytest.fixture
+def trained(tmp_path):
+    from core.models.magenet import MageNet, MageNetConfig
+
+    module = MageNet(MageNetConfig.from_dict(TINY_MODEL))
+    return export_model(module, tiny_config(tmp_path), tmp_path / "run", training={"steps": 1})
+
+
+def test_ship_stores_do_no_harm_figures_and_guard_and_refuses_a_worse_model(trained, tmp_path):
+    from core.errors import ModelError
+    from core.guard import guard_threshold
+
+    dest = tmp_path / "shipped"
+    first = ship_model(trained.card_path, dest, {"psnr": 30.0}, report=_dnh_report("a", 36.0, 30.0, 0.92, 0.75),
+                       label="a")  # nothing shipped yet: nothing to compare with
+    card = json.loads(first.card_path.read_text())
+    assert card["metrics"]["do_no_harm"]["photometric"]["structure_psnr"]["mean"] == 36.0
+    assert card["metrics"]["do_no_harm"]["real"]["bandpass_correlation"]["worst"] == 0.75
+    assert card["guard"]["threshold"] == 0.71 and card["guard"]["catch_rate"] == 0.9
+    assert guard_threshold(first.card) == (0.71, "model card")  # what the Enhancer will use
+
+    # within the tolerances (0.3 dB / 1 dB, 0.01 / 0.03): ships
+    ship_model(trained.card_path, tmp_path / "copy", {}, report=_dnh_report("b", 35.75, 29.1, 0.915, 0.73),
+               label="b", shipped_card=first.card_path)
+    for worse, what in (((35.6, 30.0, 0.92, 0.75), "photometric structure psnr mean"),
+                        ((36.0, 28.9, 0.92, 0.75), "photometric structure psnr worst"),
+                        ((36.0, 30.0, 0.905, 0.75), "real bandpass correlation mean"),
+                        ((36.0, 30.0, 0.92, 0.71), "real bandpass correlation worst")):
+        with pytest.raises(ModelError, match=what) as err:
+            ship_model(trained.card_path, dest, {}, report=_dnh_report("c", *worse), label="c")
+        assert "allow_worse" in str(err.value) and "--allow-worse" in str(err.value)
+    assert json.loads(first.card_path.read_text())["metrics"]["do_no_harm"]["photometric"]["structure_psnr"]["mean"] == 36.0
+    with pytest.raises(ModelError, match="not measured"):  # no figures at all against a card that has them
+        ship_model(trained.card_path, dest, {"psnr": 1.0})
+    forced = ship_model(trained.card_path, dest, {}, report=_dnh_report("c", 35.0, 30.0, 0.92, 0.75), label="c",
+                        allow_worse=True)
+    despite = json.loads(forced.card_path.read_text())["training"]["shipped_despite_do_no_harm"]
+    assert len(despite) == 1 and "35.000 dB is 1.000 dB below" in despite[0]
+
+
+def test_ship_command_refuses_then_ships_with_allow_worse(trained, tmp_path, capsys):
+    from core.cli import main
+
+    dest = tmp_path / "shipped"
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(_dnh_report("m", 36.0, 30.0, 0.92, 0.75)))
+    bad.write_text(json.dumps(_dnh_report("m", 36.0, 30.0, 0.85, 0.60)))
+    assert main(["ship", str(trained.card_path), "--report", str(good), "--label", "m", "--dest", str(dest)]) == 0
+    assert "guard threshold 0.710" in capsys.readouterr().out
+    assert main(["ship", str(trained.card_path), "--report", str(bad), "--label", "m", "--dest", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "Not shipping" in err and "real bandpass correlation mean 0.850" in err and "worst 0.600" in err
+    assert main(["ship", str(trained.card_path), "--report", str(bad), "--label", "m", "--dest", str(dest),
+                 "--allow-worse"]) == 0
+    assert "WARNING: shipped although it is worse" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import torch
 
 from core.errors import Cancelled, FundusError
 from core.models.registry import ModelRegistry
-from core.training.site_adapt import SiteAdaptation, plan_split, unfinished_runs
+from core.training.site_adapt import SiteAdaptation, holdout_count, plan_split, too_few_photos, unfinished_runs
 from core.training.site_scan import ScannedImage, SiteScan, scan_site
 from tests.core.training.site_helpers import install_tiny, make_site, tiny_settings
 
@@ -34,7 +34,20 @@ def test_plan_split_spreads_holdout_over_ranking():
     assert plan.best == plan.train[:8]  # the best photos give the synthetic pairs
     assert plan.preview in plan.holdout
     with pytest.raises(FundusError, match="at least"):
-        plan_split(_fake_scan(5), holdout=4)
+        plan_split(_fake_scan(8), holdout=6)  # an explicit hold-out must leave 3 to train on
+
+
+def test_one_hold_out_rule_about_a_fifth_at_least_three():
+    assert [holdout_count(n) for n in (6, 10, 14, 15, 20, 23, 50, 100)] == [3, 3, 3, 3, 4, 5, 10, 20]
+    for n in (6, 10, 40):
+        plan = plan_split(_fake_scan(n))  # no explicit hold-out: the rule
+        assert len(plan.holdout) == holdout_count(n) and len(plan.train) == n - holdout_count(n)
+    assert too_few_photos(6) is None
+    for n in (0, 1, 5):
+        msg = too_few_photos(n)
+        assert msg is not None and f"Only {n} usable" in msg and "at least 6" in msg
+        with pytest.raises(FundusError, match=f"Only {n} usable photo.*at least 6"):
+            plan_split(_fake_scan(n), holdout=1)  # refused whatever the hold-out
 
 
 def test_train_install_and_card(site_scan):
