@@ -1,4 +1,4 @@
-# Two commands for people: `make run` and `make test`. Both create .venv on first use.
+# Two commands for people: `make run` and `make test` (ruff, then pytest). Both create .venv on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/fundus-studio
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

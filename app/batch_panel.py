@@ -1,8 +1,10 @@
 """The batch panel: queue folders of photos, watch them being enhanced, open the results.
 
 A view on core.batch: jobs live in the persistent queue (so a batch survives closing the
-application), the runner works in its own QThread with the model loaded once, and the
-clinician keeps viewing other photos meanwhile. Double-clicking a finished photo emits
+application), each run is an app.tasks ThreadTask (BatchTask) with the model loaded once
+per panel (BatchModels), and the clinician keeps viewing other photos meanwhile. The main
+window hands the panel its enhancer factory, so a batch uses the model, device and
+registry chosen in the window. Double-clicking a finished photo emits
 `open_in_viewer(path)`; the main window opens it in the viewer.
 """
 
@@ -12,20 +14,22 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRect, QSize, Qt, QThread, QTimer, QUrl,
-                            Signal, Slot)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QRect, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QStyle,
                                QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem, QTableView,
                                QToolButton, QVBoxLayout, QWidget)
 
+from app.tasks import ThreadTask
 from core.batch import BatchQueue, BatchRunner, Job, Measurer, batch_settings, enqueue, write_reports
 from core.batch.report import report_paths
+from core.choices import MODE_TITLES, MODES
 from core.errors import FundusError
+from core.imaging.suffixes import name_patterns
 
-EnhancerFactory = Callable[[str], Any]  # mode -> Enhancer (called once, in the worker thread)
-MeasurerFactory = Callable[[bool], Any]  # compare vessels? -> Measurer (called in the worker thread)
+EnhancerFactory = Callable[[str], Any]  # mode -> Enhancer (called once, on the batch task's thread)
+MeasurerFactory = Callable[[bool], Any]  # compare vessels? -> Measurer (called on the batch task's thread)
 
 STATUS_COLORS = {
     "done": "#2e7d32", "failed": "#c62828", "skipped": "#1f5f9f", "running": "#b36b00",
@@ -45,6 +49,7 @@ THUMB_H = 40
 
 
 def default_enhancer_factory(mode: str) -> Any:
+    """The active model on the preferred device (the main window passes its own choice instead)."""
     from core.enhance import Enhancer  # noqa: PLC0415 - torch loads in the worker thread
 
     return Enhancer(model=None, device="auto")
@@ -62,57 +67,59 @@ def format_eta(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):02d} min"
 
 
-# ----------------------------------------------------------------------------- worker
-class BatchWorker(QObject):
-    """Lives in its own QThread; owns the Enhancer (loaded once) and runs the runner."""
-
-    item_progress = Signal(int, float, str)
-    job_finished = Signal(int)
-    run_started = Signal()
-    run_finished = Signal(object)  # RunSummary, or a str error
-    reports_written = Signal(str)
+# ----------------------------------------------------------------------------- work
+class BatchModels:
+    """What every run of one panel shares: the queue file and the models, loaded once (on a task thread)."""
 
     def __init__(self, queue_path: str, enhancer_factory: EnhancerFactory,
                  measurer_factory: MeasurerFactory | None) -> None:
-        super().__init__()
         self.queue_path = queue_path
         self.enhancer_factory = enhancer_factory
         self.measurer_factory = measurer_factory
         self.enhancer: Any = None
+        self.stale = False  # the window's model or device changed: load again at the next run
         self.measurers: dict[bool, Any] = {}
         self.runner: BatchRunner | None = None
         self.queue: BatchQueue | None = None
 
-    @Slot(int, str, bool)
-    def run(self, batch_id: int, mode: str, vessels: bool = False) -> None:
-        self.run_started.emit()
+
+class BatchTask(ThreadTask):
+    """One run of the batch: the runner over the pending jobs, then the reports; returned(RunSummary)."""
+
+    item_progress = Signal(int, float, str)
+    job_finished = Signal(int)
+    reports_written = Signal(str)
+    consequence = "The batch stopped; the photos not done yet stay in the queue."
+
+    def __init__(self, models: BatchModels, batch_id: int, mode: str, vessels: bool = False) -> None:
+        super().__init__("batch-worker")
+        self.models, self.batch_id, self.mode, self.vessels = models, batch_id, mode, vessels
+
+    def work(self) -> Any:
+        m = self.models
+        if m.queue is None:
+            m.queue = BatchQueue(m.queue_path)
+        if m.enhancer is None or m.stale:
+            m.enhancer, m.stale = None, False
+            m.enhancer = m.enhancer_factory(self.mode)
+        measurer = None
+        if m.measurer_factory is not None:
+            if self.vessels not in m.measurers:  # the vessel model is loaded once, when first asked for
+                m.measurers[self.vessels] = m.measurer_factory(self.vessels)
+            measurer = m.measurers[self.vessels]
+        m.runner = BatchRunner(
+            m.queue, self.batch_id, m.enhancer, measurer=measurer,
+            item_progress=lambda j, f, msg: self.item_progress.emit(j, f, msg),
+            job_finished=lambda job: self.job_finished.emit(job.id),
+            should_stop=self.should_stop,
+        )
         try:
-            if self.queue is None:
-                self.queue = BatchQueue(self.queue_path)
-            if self.enhancer is None:
-                self.enhancer = self.enhancer_factory(mode)
-            measurer = None
-            if self.measurer_factory is not None:
-                if vessels not in self.measurers:  # the vessel model is loaded once, when first asked for
-                    self.measurers[vessels] = self.measurer_factory(vessels)
-                measurer = self.measurers[vessels]
-            self.runner = BatchRunner(
-                self.queue, batch_id, self.enhancer, measurer=measurer,
-                item_progress=lambda j, f, m: self.item_progress.emit(j, f, m),
-                job_finished=lambda job: self.job_finished.emit(job.id),
-            )
-            summary = self.runner.run()
-            csv_path, html_path = write_reports(self.queue, batch_id)
-            self.reports_written.emit(str(html_path))
-        except FundusError as err:
-            self.run_finished.emit(str(err))
-            return
-        except Exception as exc:  # noqa: BLE001 - show it, keep the application alive
-            self.run_finished.emit(f"The batch stopped because of an unexpected error: {exc}")
-            return
+            summary = m.runner.run()
         finally:
-            self.runner = None
-        self.run_finished.emit(summary)
+            m.runner = None
+        _csv_path, html_path = write_reports(m.queue, self.batch_id)
+        self.reports_written.emit(str(html_path))
+        return summary
 
 
 # ----------------------------------------------------------------------------- table
@@ -277,11 +284,10 @@ class BatchPanel(QWidget):
     """Dockable panel; `open_in_viewer(str)` asks the main window to show an enhanced photo."""
 
     open_in_viewer = Signal(str)
-    _start = Signal(int, str, bool)
 
     def __init__(self, queue: BatchQueue | None = None, enhancer_factory: EnhancerFactory | None = None,
                  measurer_factory: MeasurerFactory | None = default_measurer_factory,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, mode: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("batchPanel")
         self.queue = queue or BatchQueue()
@@ -292,17 +298,11 @@ class BatchPanel(QWidget):
         self._run_t0 = 0.0
         self._run_done0 = 0
         self._build()
-        self.thread = QThread(self)
-        self.thread.setObjectName("batch-worker")
-        self.worker = BatchWorker(str(self.queue.path), enhancer_factory or default_enhancer_factory,
-                                  measurer_factory)
-        self.worker.moveToThread(self.thread)
-        self._start.connect(self.worker.run)
-        self.worker.item_progress.connect(self.model.set_progress)
-        self.worker.job_finished.connect(self._job_finished)
-        self.worker.run_finished.connect(self._run_finished)
-        self.worker.reports_written.connect(self._reports_written)
-        self.thread.start()
+        if mode is not None:
+            self.set_mode(mode)
+        self.models = BatchModels(str(self.queue.path), enhancer_factory or default_enhancer_factory, measurer_factory)
+        self.task: BatchTask | None = None
+        self._closing = False  # after stop(): no new run starts (not even for photos added meanwhile)
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._update_overall)
@@ -332,8 +332,8 @@ class BatchPanel(QWidget):
         top.addSpacing(12)
         top.addWidget(QLabel("Mode:"))
         self.mode_combo = QComboBox()
-        self.mode_combo.addItem("Fast", "fast")
-        self.mode_combo.addItem("High quality (tiled)", "tiled")
+        for key in MODES:
+            self.mode_combo.addItem(MODE_TITLES[key], key)
         top.addWidget(self.mode_combo)
         top.addSpacing(12)
         self.vessels_check = QCheckBox("Compare vessels")
@@ -460,7 +460,16 @@ class BatchPanel(QWidget):
         self.vessels_check.setEnabled(not self.running)
 
     def worker_runner(self) -> BatchRunner | None:
-        return self.worker.runner if self.running else None
+        return self.models.runner if self.running else None
+
+    def set_mode(self, mode: str) -> None:
+        """Follow the mode chosen in the window (not while a batch runs: its photos keep theirs)."""
+        if not self.running and self.mode_combo.findData(mode) >= 0:
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+
+    def model_changed(self) -> None:
+        """The window's model or device changed: the next run loads it (a running batch finishes with its own)."""
+        self.models.stale = True
 
     def _update_overall(self) -> None:
         c = self.counts()
@@ -496,7 +505,7 @@ class BatchPanel(QWidget):
                 per_min = 60.0 * done_now / elapsed
                 rate_text = f"{per_min:.1f} photos/min \u00b7 about {format_eta(remaining * elapsed / done_now)} left"
             else:
-                rate_text = "loading the model\u2026" if self.worker.enhancer is None else "estimating time\u2026"
+                rate_text = "loading the model\u2026" if self.models.enhancer is None else "estimating time\u2026"
         self.rate_label.setText(rate_text)
 
     # -------------------------------------------------------------- adding work
@@ -508,7 +517,7 @@ class BatchPanel(QWidget):
 
     def _add_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add photos to the batch", "", "Fundus photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm);;All files (*)")
+            self, "Add photos to the batch", "", f"Fundus photos ({name_patterns()});;All files (*)")
         if files:
             self.add_inputs(files)
 
@@ -549,14 +558,22 @@ class BatchPanel(QWidget):
 
     # -------------------------------------------------------------- controls
     def start(self) -> None:
-        if self.running or self.batch_id is None:
+        if self.running or self.batch_id is None or self._closing:
             return
         self.running = True
         self._run_t0 = time.monotonic()
         c = self.counts()
         self._run_done0 = c.get("done", 0) + c.get("failed", 0)
         self._tick.start()
-        self._start.emit(self.batch_id, self.mode_combo.currentData(), self.vessels_check.isChecked())
+        task = BatchTask(self.models, self.batch_id, self.mode_combo.currentData(), self.vessels_check.isChecked())
+        task.item_progress.connect(self.model.set_progress)
+        task.job_finished.connect(self._job_finished)
+        task.reports_written.connect(self._reports_written)
+        task.returned.connect(self._run_finished)
+        task.errored.connect(self._run_failed)
+        task.cancelled.connect(self._run_failed)
+        self.task = task
+        task.start()
         self._update_overall()
         self._update_buttons()
 
@@ -620,6 +637,9 @@ class BatchPanel(QWidget):
         self._update_overall()
         self._update_buttons()
 
+    def _run_failed(self, message: str) -> None:
+        self._run_finished(message)  # a str: shown in the status line
+
     def _run_finished(self, summary: Any) -> None:
         self.running = False
         self._tick.stop()
@@ -643,13 +663,19 @@ class BatchPanel(QWidget):
             self.open_in_viewer.emit(job.output_path)
 
     # -------------------------------------------------------------- shutdown
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Stop the runner (the current photo goes back to the queue) and end the thread."""
+    def stop(self) -> None:
+        """Ask a running batch to stop (no waiting); the photo being enhanced goes back to the queue."""
+        self._closing = True
         runner = self.worker_runner()
         if runner is not None:
             runner.stop()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        if self.task is not None:
+            self.task.stop()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop, and wait up to `timeout_ms` for the run to end; True when it has (else it ends in the background)."""
+        self.stop()
+        return self.task is None or self.task.wait(timeout_ms)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
         self.shutdown()

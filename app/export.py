@@ -179,13 +179,13 @@ def vessel_overlay_rgb(base_rgb: np.ndarray, comparison: Any, opacity: float) ->
 
         return np.asarray(difference_overlay(to_uint8(base_rgb), comparison, opacity))
     except ImportError:
-        from app.style import COLOR_BOTH, COLOR_ONLY_AFTER, COLOR_ONLY_BEFORE  # noqa: PLC0415
+        from core.colours import COLOUR_BOTH, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE  # noqa: PLC0415
 
         out = to_uint8(base_rgb).astype(np.float32)
         for mask, color in (
-            (comparison.both, COLOR_BOTH),
-            (comparison.only_after, COLOR_ONLY_AFTER),
-            (comparison.only_before, COLOR_ONLY_BEFORE),
+            (comparison.both, COLOUR_BOTH),
+            (comparison.only_after, COLOUR_ONLY_AFTER),
+            (comparison.only_before, COLOUR_ONLY_BEFORE),
         ):
             m = np.asarray(mask, bool)
             out[m] = out[m] * (1 - opacity) + np.asarray(color, np.float32) * opacity

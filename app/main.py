@@ -14,7 +14,9 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fundus-studio", add_help=True)
     p.add_argument("paths", nargs="*", help="photos or folders to open")
-    p.add_argument("--mode", choices=("single", "split", "side", "flicker"), help="compare mode to start in")
+    from app.settings import COMPARE_MODES  # noqa: PLC0415 - plain data; Qt is not imported yet
+
+    p.add_argument("--mode", choices=COMPARE_MODES, help="compare mode to start in")
     p.add_argument("--startup-time", action="store_true",
                    help="print the time from launch to the window being ready, then quit")
     args, _qt = p.parse_known_args(list(argv))
@@ -59,7 +61,12 @@ def run_app(argv: Sequence[str] = ()) -> int:
     win = build_window(args.paths, args.mode)
     startup.watch(win, quit_when_ready=startup.wanted(args.startup_time))
     win.show()
-    return int(app.exec())
+    code = int(app.exec())
+    from app.tasks import wait_for_tasks  # noqa: PLC0415
+
+    win.shutdown()  # closing the window did it already; quitting another way may not have
+    wait_for_tasks(15.0)  # threads still finishing a step end before Python does (Qt aborts otherwise)
+    return code
 
 
 if __name__ == "__main__":

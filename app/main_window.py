@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -45,8 +46,10 @@ from app.viewer.levels_panel import LevelsPanel
 from app.viewer.overlays import difference_layer, vessel_layer, warning_boxes
 from app.workers import EngineClient, LoaderClient, default_enhancer_factory, default_segmenter_factory
 from core import DISCLAIMER
+from core.imaging.suffixes import find_photos, name_patterns
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
+CLOSE_BUDGET_S = 1.5
+"""Closing waits at most this long for the worker threads; slower ones end in the background (app.tasks)."""
 READOUT_HINT = "Point at the photo for pixel values \u00b7 hold Space for the original"
 CACHE_RESULTS = 6
 CACHE_IMAGES = 4
@@ -103,6 +106,8 @@ class MainWindow(QMainWindow):
                 enhancer_factory = functools.partial(default_enhancer_factory, registry=registry)
             if segmenter_factory is default_segmenter_factory:
                 segmenter_factory = functools.partial(default_segmenter_factory, registry=registry)
+        self._enhancer_factory = enhancer_factory  # the batch panel enhances with it too
+        self._engine_choice: tuple[str | None, str] | None = None  # (model ref, device) last asked for
         self.engine = EngineClient(enhancer_factory, segmenter_factory, parent=self)
         self.loader = LoaderClient(parent=self)  # full photos, one at a time
         self.thumbs = LoaderClient(parent=self)  # thumbnails, so a big folder never delays the photo shown
@@ -375,7 +380,7 @@ class MainWindow(QMainWindow):
         return self._registry
 
     def refresh_models(self) -> None:
-        """Ask the engine thread for the installed models (the answer arrives in _on_models_listed)."""
+        """List the installed models off the GUI thread (the answer arrives in _on_models_listed)."""
         self.models_ready = False
         if not self.enhance_panel.model.count():
             self.enhance_panel.set_models([], None, placeholder="Looking for installed models\u2026")
@@ -414,7 +419,7 @@ class MainWindow(QMainWindow):
         if models:
             title = dict(models).get(self.enhance_panel.model_ref(), "?")
             self.model_label.setText(f"Model: {title} (loading\u2026)")
-            self.engine.load_model(self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
+            self._load_model()
         else:
             self.model_label.setText("Model: none installed")
             self.enhance_panel.set_status(
@@ -445,6 +450,25 @@ class MainWindow(QMainWindow):
         self.models_menu.addAction(self.act_optimise)
         self.models_menu.addAction(self.act_models_refresh)
 
+    def _load_model(self) -> None:
+        """Load the chosen model on the chosen device (the engine does nothing when it already has it)."""
+        choice = (self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
+        if choice != self._engine_choice and self.batch_panel is not None:
+            self.batch_panel.model_changed()
+        self._engine_choice = choice
+        self.engine.load_model(*choice)
+
+    def batch_enhancer(self, mode: str) -> Any:
+        """The batch panel's Enhancer: this window's model, device and registry (called on the batch thread,
+        so it reads the choice recorded on the GUI thread, never a widget)."""
+        ref, device = self._engine_choice or (None, self.settings.device)
+        return self._enhancer_factory(ref, device)
+
+    def batch_measurer(self, vessels: bool) -> Any:
+        from core.batch import Measurer  # noqa: PLC0415
+
+        return Measurer.with_installed_models(vessels=vessels, registry=self._registry)
+
     def _choose_model(self, ref: str) -> None:
         idx = self.enhance_panel.model.findData(ref)
         if idx >= 0:
@@ -452,6 +476,8 @@ class MainWindow(QMainWindow):
 
     def _enhance_settings_changed(self) -> None:
         self.settings.mode = self.enhance_panel.mode()
+        if self.batch_panel is not None:
+            self.batch_panel.set_mode(self.settings.mode)
         self.settings.device = self.enhance_panel.device_pref()
         self._save_timer.start()
         self.engine.probe_device(self.enhance_panel.device_pref())
@@ -460,7 +486,7 @@ class MainWindow(QMainWindow):
             if a.isCheckable():
                 a.setChecked(a.text() == self.enhance_panel.model.currentText())
         if ref is not None:
-            self.engine.load_model(self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
+            self._load_model()
         self._show_cached_result()
 
     def _on_device_info(self, info: dict) -> None:
@@ -492,7 +518,7 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self, "Open fundus photographs", self.settings.last_open_dir,
-            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm);;All files (*)",
+            f"Images ({name_patterns()});;All files (*)",
         )
         if files:
             self.settings.last_open_dir = str(Path(files[0]).parent)
@@ -518,7 +544,7 @@ class MainWindow(QMainWindow):
         files: list[Path] = []
         for p in map(Path, paths):
             if p.is_dir():
-                files.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+                files.extend(find_photos(p, recursive=False))
             elif p.exists():
                 files.append(p)
             else:
@@ -713,7 +739,7 @@ class MainWindow(QMainWindow):
         if self.enhance_panel.model_ref() is None:
             self._error("No enhancement model is installed, so this photo cannot be enhanced yet.")
             return
-        self.engine.load_model(self.enhance_panel.model_ref(), self.enhance_panel.device_pref())
+        self._load_model()
         job = self.engine.enhance(self.image, self.enhance_panel.mode())
         self._jobs[job] = ("enhance", entry.path, key)
         self.image_list.set_status(self.current, "enhancing")
@@ -931,7 +957,8 @@ class MainWindow(QMainWindow):
         if self.batch_dock is None:
             from app.batch_panel import BatchPanel  # noqa: PLC0415 - its queue and thread start only when asked
 
-            self.batch_panel = BatchPanel()
+            self.batch_panel = BatchPanel(enhancer_factory=self.batch_enhancer, measurer_factory=self.batch_measurer,
+                                          mode=self.enhance_panel.mode())
             self.batch_panel.open_in_viewer.connect(lambda path: self.open_paths([path]))
             self.batch_dock = self._dock("Batch", "batchDock", self.batch_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.batch_dock.show()
@@ -1000,19 +1027,27 @@ class MainWindow(QMainWindow):
 
     # ================================================================ shutdown
     def shutdown(self) -> None:
-        """Stop worker threads (cancelling running work) and save settings; safe to call twice."""
+        """Stop worker threads (cancelling running work) and save settings; safe to call twice.
+
+        Every worker is asked to stop first, so they stop side by side; then each is waited
+        for from what is left of CLOSE_BUDGET_S. One still busy (a network run on a saturated
+        computer) ends in the background within seconds, kept alive by app.tasks.
+        """
         if getattr(self, "_shut", False):
             return
         self._shut = True
+        deadline = time.monotonic() + CLOSE_BUDGET_S
         self.save_settings()
         QApplication.instance().removeEventFilter(self)
+        workers: list[Any] = [self.engine, self.loader, self.thumbs]
         if self.batch_panel is not None:
-            self.batch_panel.shutdown()
+            workers.append(self.batch_panel)
         if self.adapt_wizard is not None:
-            self.adapt_wizard.shutdown()
-        self.engine.shutdown()
-        self.loader.shutdown()
-        self.thumbs.shutdown()
+            workers.append(self.adapt_wizard)
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.shutdown(int(max(0.0, deadline - time.monotonic()) * 1000))
 
     # ================================================================ drag and drop
     def dragEnterEvent(self, ev) -> None:  # noqa: N802

@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.style import VERDICT_COLOURS
 from core.errors import FundusError
 
 KIND_TITLES = {"enhancer": "Enhancement models", "vessel": "Vessel models"}
-VERDICT_COLOURS = {"better": "#1b7f3b", "same": "#555555", "worse": "#b35c00"}
 
 
 def is_flagged(card: Any) -> bool:

@@ -19,9 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.style import COLOR_BOTH, COLOR_ONLY_AFTER, COLOR_ONLY_BEFORE, COLOR_WARNING
-
-DEVICE_CHOICES = (("auto", "Automatic (best available)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"), ("mps", "Apple GPU (MPS)"))
+from core.choices import DEVICE_PREFERENCES, DEVICE_TITLES
+from core.colours import COLOUR_BOTH, COLOUR_HALLUCINATION, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 
 
 HINT_STYLE = "color: #5f5f5f;"
@@ -68,8 +67,8 @@ class EnhancePanel(QWidget):
         ml.addStretch(1)
         form.addRow("Mode", modes)
         self.device = QComboBox()
-        for key, title in DEVICE_CHOICES:
-            self.device.addItem(title, key)
+        for key in DEVICE_PREFERENCES:
+            self.device.addItem(DEVICE_TITLES[key], key)
         form.addRow("Device", self.device)
         lay.addLayout(form)
         self.device_note = _hint("")
@@ -168,10 +167,10 @@ class VesselPanel(QWidget):
         legend.setContentsMargins(18, 0, 0, 0)
         legend.setSpacing(1)
         for rgb, text in (
-            (COLOR_BOTH, "found in both"),
-            (COLOR_ONLY_AFTER, "only after enhancement"),
-            (COLOR_ONLY_BEFORE, "only before (lost)"),
-            (COLOR_WARNING, "possible hallucination (box)"),
+            (COLOUR_BOTH, "found in both"),
+            (COLOUR_ONLY_AFTER, "only after enhancement"),
+            (COLOUR_ONLY_BEFORE, "only before (lost)"),
+            (COLOUR_HALLUCINATION, "possible hallucination (box)"),
         ):
             legend.addWidget(_swatch(rgb, text))
         self.legend = QWidget()
@@ -245,7 +244,7 @@ class VesselPanel(QWidget):
         self.dice.setText("\u2014" if dice is None else f"{dice:.3f}")
         text = getattr(comparison, "warning", None)
         if text:
-            r, g, b = COLOR_WARNING
+            r, g, b = COLOUR_HALLUCINATION
             self.warning.setText(f'<span style="color: rgb({r},{g},{b});">\u26a0</span> {text}')
             self.warning.setStyleSheet(
                 "QLabel { background: rgba(255,176,0,40); border: 1px solid rgb(255,176,0);"

@@ -15,12 +15,12 @@ from typing import Any
 
 import platformdirs
 
+from core.choices import DEVICE_PREFERENCES as DEVICES
+from core.choices import MODES
 from core.paths import user_config_dir
 
 FILE_NAME = "settings.json"
 MAX_RECENT = 12
-DEVICES = ("auto", "cpu", "cuda", "mps")
-MODES = ("fast", "tiled")
 COMPARE_MODES = ("single", "split", "side", "flicker")
 
 

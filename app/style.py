@@ -12,13 +12,10 @@ from PySide6.QtWidgets import QApplication
 VIEWER_BG = "#262626"  # neutral: equal R, G and B, so it biases no colour judgement
 STRIP_BG = "#1e1e1e"
 
-# Vessel overlay colours (UI.md): colour-blind safe, distinct from blood and lesions.
-# Same values as core.vessels.COLOUR_*, so the screen and the exported overlay agree.
-COLOR_BOTH = (255, 250, 200)  # light yellow: found before and after
-COLOR_ONLY_AFTER = (0, 220, 255)  # cyan: only after enhancement
-COLOR_ONLY_BEFORE = (255, 0, 220)  # magenta: lost by enhancement
-COLOR_WARNING = (255, 176, 0)  # amber outline: possible hallucination
+# Vessel overlay colours (UI.md) are core.colours.COLOUR_*: the screen and the exported overlay agree.
 DISCLAIMER_STYLE = "color: #b35c00; font-weight: 600;"
+VERDICT_COLOURS = {"better": "#1b7f3b", "same": "#555555", "worse": "#b35c00"}
+"""An adapted model against its starting model (wizard results, model manager)."""
 
 
 def corner_label_style() -> str:

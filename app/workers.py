@@ -4,6 +4,9 @@ EngineWorker owns the loaded Enhancer (and vessel segmenter), so a model is load
 and reused for every image. Requests arrive as queued signals, so they run one after the
 other on the worker thread; cancel is a threading.Event the worker polls through the
 core `should_stop()` callback, because a busy worker thread cannot receive signals.
+Closing sets one more event that every step checks, measuring the inference paths
+included, so the thread ends within one network run even on a saturated computer.
+Errors go through app.tasks.failure_text, the one place that writes tracebacks to the log.
 
 LoaderWorker reads photos and makes thumbnails on its own thread, so opening a folder
 of large photos never freezes the window.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.tasks import ThreadTask, failure_text, retire
 from core.errors import Cancelled, FundusError
 
 log = logging.getLogger(__name__)
@@ -51,11 +55,38 @@ def default_segmenter_factory(device: str, registry: Any = None) -> Any:
     return VesselSegmenter(installed, device=device)
 
 
-def _message(exc: BaseException) -> str:
-    """A clinician-readable sentence; unexpected errors say so and keep the detail for the log."""
-    if isinstance(exc, FundusError):
-        return str(exc)
-    return f"Unexpected error ({type(exc).__name__}: {exc}). The photo was not changed."
+NOT_CHANGED = "The photo was not changed."
+
+
+def installed_models(registry: Any = None) -> dict:
+    """models [(ref, title)], active ref, vessel (bool), error: what the model list shows.
+
+    Read off the GUI thread (the registry imports torch, seconds at startup), and not on the
+    engine thread either, which may be busy measuring for a minute on a loaded computer.
+    """
+    try:
+        if registry is None:
+            from core.models.registry import ModelRegistry  # noqa: PLC0415
+
+            registry = ModelRegistry()
+        models = []
+        for m in registry.list("enhancer"):
+            origin = " (site-adapted)" if m.card.parent else ""
+            models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
+        act = registry.active("enhancer")
+        vessel = registry.active("vessel")
+    except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
+        return {"models": [], "active": None, "vessel": False, "error": failure_text(exc, "listing the models")}
+    return {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
+
+
+def _wait_or_retire(thread: QThread, worker: QObject, timeout_ms: int) -> bool:
+    """Wait up to `timeout_ms` for a stopping thread; True when it ended. One still busy (a network
+    run, a model still loading) is kept alive by app.tasks until it ends, never destroyed running."""
+    ok = bool(thread.wait(max(0, int(timeout_ms))))
+    if not ok:
+        retire(thread, worker)
+    return ok
 
 
 @dataclass
@@ -75,7 +106,7 @@ class EngineWorker(QObject):
     model_failed = Signal(str)
     preparing = Signal(str)  # a one-time setup step is running (message for the status line)
     device_info = Signal(dict)  # device, device_reason, device_label (before any model loads)
-    models_listed = Signal(dict)  # models [(ref, title)], active ref, vessel (bool), error
+    models_listed = Signal(dict)  # installed_models(): emitted by EngineClient when a listing task returns
     progress = Signal(int, int, int, str)  # job, done, total, message
     enhanced = Signal(int, object)  # job, EnhancementResult
     vessels_ready = Signal(int, object)  # job, VesselPayload
@@ -97,11 +128,16 @@ class EngineWorker(QObject):
         self._segmenter_loaded = False
         self._stops: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
+        self.closing = threading.Event()  # set once by EngineClient.stop: every step gives up
 
     # ---------------------------------------------------------------- cancel (any thread)
     def stop_event(self, job: int) -> threading.Event:
         with self._lock:
             return self._stops.setdefault(job, threading.Event())
+
+    def _job_stop(self, job: int) -> Callable[[], bool]:
+        stop = self.stop_event(job)
+        return lambda: stop.is_set() or self.closing.is_set()
 
     def _forget(self, job: int) -> None:
         with self._lock:
@@ -110,6 +146,8 @@ class EngineWorker(QObject):
     # ---------------------------------------------------------------- slots (engine thread)
     @Slot(object, str)
     def load_model(self, model_ref: str | None, device: str) -> None:
+        if self.closing.is_set():
+            return
         key = (model_ref, device)
         if self.enhancer is not None and key == self._enhancer_key:
             self.model_ready.emit(self._info())
@@ -120,7 +158,7 @@ class EngineWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
             self.enhancer = None
             self._enhancer_key = None
-            self.model_failed.emit(_message(exc))
+            self.model_failed.emit(failure_text(exc, "loading the model", NOT_CHANGED))
             return
         self.model_ready.emit(self._info())
         self._prepare_inference()
@@ -128,7 +166,7 @@ class EngineWorker(QObject):
     def reselect_inference(self) -> None:
         """Choose the inference path again (a compiled package was just built for this computer)."""
         forget = getattr(self.enhancer, "forget_inference", None)
-        if forget is None:
+        if forget is None or self.closing.is_set():
             return
         forget()
         self._prepare_inference()
@@ -137,13 +175,15 @@ class EngineWorker(QObject):
         """Choose the inference path now (measured once per computer and model, then cached), so the
         first photo does not wait for it; a failure only means the first photo measures instead."""
         prepare = getattr(self.enhancer, "prepare_inference", None)
-        if prepare is None:
+        if prepare is None or self.closing.is_set():
             return
         self.preparing.emit("Finding the fastest way to run the model on this computer (first time only)…")
         try:
-            prepare()
+            prepare(should_stop=self.closing.is_set)
+        except Cancelled:
+            return  # the window is closing: nothing was chosen or cached
         except Exception as exc:  # noqa: BLE001 - enhancement still works; it measures on the first photo
-            log.warning("could not choose the inference path in advance: %s", exc)
+            log.warning("could not choose the inference path in advance: %s", exc, exc_info=exc)
         self.model_ready.emit(self._info())
 
     def _info(self) -> dict:
@@ -157,27 +197,6 @@ class EngineWorker(QObject):
             "inference_path": str(getattr(e, "inference_path", "") or ""),
         }
 
-    @Slot(object)
-    def list_models(self, registry: Any) -> None:
-        """Installed models, read here because the registry imports torch (seconds at startup)."""
-        try:
-            if registry is None:
-                from core.models.registry import ModelRegistry  # noqa: PLC0415
-
-                registry = ModelRegistry()
-            models = []
-            for m in registry.list("enhancer"):
-                origin = " (site-adapted)" if m.card.parent else ""
-                models.append((m.card.ref, f"{m.card.name} {m.card.version}{origin}"))
-            act = registry.active("enhancer")
-            vessel = registry.active("vessel")
-        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the window
-            self.models_listed.emit({"models": [], "active": None, "vessel": False, "error": _message(exc)})
-            return
-        self.models_listed.emit(
-            {"models": models, "active": act.card.ref if act else None, "vessel": vessel is not None, "error": ""}
-        )
-
     @Slot(str)
     def probe_device(self, preference: str) -> None:
         """Which device the preference resolves to, and why (torch imports here, off the GUI thread)."""
@@ -186,15 +205,16 @@ class EngineWorker(QObject):
 
             choice = choose_device(preference)
         except Exception as exc:  # noqa: BLE001
+            failure_text(exc, "probing the device")
             self.device_info.emit({"device": "cpu", "device_reason": str(exc), "device_label": "CPU"})
             return
         self.device_info.emit({"device": choice.device, "device_reason": choice.reason, "device_label": choice.label})
 
     @Slot(int, object, str)
     def enhance(self, job: int, image: Any, mode: str) -> None:
-        stop = self.stop_event(job)
+        stop = self._job_stop(job)
         try:
-            if stop.is_set():
+            if stop():
                 raise Cancelled()
             if self.enhancer is None:
                 raise FundusError("No enhancement model is loaded. Choose a model in the Enhancement panel.")
@@ -202,13 +222,12 @@ class EngineWorker(QObject):
                 image,
                 mode=mode,
                 progress=lambda d, t, m: self.progress.emit(job, int(d), int(t), str(m)),
-                should_stop=stop.is_set,
+                should_stop=stop,
             )
         except Cancelled:
             self.cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            self.failed.emit(job, _message(exc))
+            self.failed.emit(job, failure_text(exc, "enhancing", NOT_CHANGED))
         else:
             self.enhanced.emit(job, result)
         finally:
@@ -216,8 +235,10 @@ class EngineWorker(QObject):
 
     @Slot(int, object, object, object, str)
     def vessels(self, job: int, original: np.ndarray, enhanced: np.ndarray, fov: Any, device: str) -> None:
-        stop = self.stop_event(job)
+        stop = self._job_stop(job)
         try:
+            if stop():
+                raise Cancelled()
             if not self._segmenter_loaded:
                 from core.device import choose_device  # noqa: PLC0415
 
@@ -230,19 +251,18 @@ class EngineWorker(QObject):
 
             mask = getattr(fov, "mask", fov)
             self.progress.emit(job, 0, 3, "finding vessels in the original")
-            before = self.segmenter.segment(original, mask, should_stop=stop.is_set)
+            before = self.segmenter.segment(original, mask, should_stop=stop)
             self.progress.emit(job, 1, 3, "finding vessels in the enhanced photo")
-            after = self.segmenter.segment(enhanced, mask, should_stop=stop.is_set)
+            after = self.segmenter.segment(enhanced, mask, should_stop=stop)
             self.progress.emit(job, 2, 3, "comparing")
             comparison = compare_vessels(before, after, mask, original_rgb=original)
             self.progress.emit(job, 3, 3, "done")
         except Cancelled:
             self.cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
             self.segmenter = None
             self._segmenter_loaded = False
-            self.vessels_unavailable.emit(_message(exc))
+            self.vessels_unavailable.emit(failure_text(exc, "finding vessels", NOT_CHANGED))
         else:
             self.vessels_ready.emit(job, VesselPayload(before, after, comparison, getattr(self.segmenter, "name", "")))
         finally:
@@ -255,7 +275,6 @@ class EngineClient(QObject):
     _req_load = Signal(object, str)
     _req_probe = Signal(str)
     _req_reselect = Signal()
-    _req_list = Signal(object)
     _req_enhance = Signal(int, object, str)
     _req_vessels = Signal(int, object, object, object, str)
 
@@ -273,11 +292,11 @@ class EngineClient(QObject):
         self._req_load.connect(self.worker.load_model)
         self._req_probe.connect(self.worker.probe_device)
         self._req_reselect.connect(self.worker.reselect_inference)
-        self._req_list.connect(self.worker.list_models)
         self._req_enhance.connect(self.worker.enhance)
         self._req_vessels.connect(self.worker.vessels)
         self.thread.start()
         self._next_job = 0
+        self._list_task: ThreadTask | None = None
         self.pending: set[int] = set()
         for sig in (self.worker.enhanced, self.worker.failed, self.worker.vessels_ready):
             sig.connect(self._done)
@@ -304,7 +323,15 @@ class EngineClient(QObject):
         self._req_reselect.emit()
 
     def list_models(self, registry: Any = None) -> None:
-        self._req_list.emit(registry)
+        """List the installed models on a task of its own; the answer is `worker.models_listed` (latest ask only)."""
+        task = ThreadTask("list-models", lambda _task: installed_models(registry))
+        task.returned.connect(self._listed)
+        self._list_task = task
+        task.start()
+
+    def _listed(self, info: dict) -> None:
+        if self.sender() is self._list_task:  # an older listing that finished late is not shown
+            self.worker.models_listed.emit(info)
 
     def enhance(self, image: Any, mode: str) -> int:
         job = self._new_job()
@@ -327,12 +354,21 @@ class EngineClient(QObject):
     def busy(self) -> bool:
         return bool(self.pending)
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Cancel everything, stop the thread and wait for it; True when it stopped."""
+    def stop(self) -> None:
+        """Ask the engine to stop (no waiting): running work gives up at its next check, queued work is dropped."""
+        self.worker.closing.set()
         self.cancel()
+        if self._list_task is not None:
+            self._list_task.stop()
         self.thread.quit()
-        ok = self.thread.wait(timeout_ms)
-        return bool(ok)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop, and wait up to `timeout_ms` for the thread (and a model listing); True when all ended."""
+        deadline = time.monotonic() + max(0, int(timeout_ms)) / 1000
+        self.stop()
+        listed = self._list_task is None or self._list_task.wait(int(max(0.0, deadline - time.monotonic()) * 1000))
+        left = int(max(0.0, deadline - time.monotonic()) * 1000)
+        return _wait_or_retire(self.thread, self.worker, left) and listed
 
 
 class LoaderWorker(QObject):
@@ -349,7 +385,7 @@ class LoaderWorker(QObject):
         try:
             image = read(path)
         except Exception as exc:  # noqa: BLE001
-            self.failed.emit(path, _message(exc))
+            self.failed.emit(path, failure_text(exc, f"reading {path}", NOT_CHANGED))
             return
         self.thumbnail.emit(path, make_thumbnail(image.pixels, image.bit_depth), f"{image.width}\u00d7{image.height}")
         if full:
@@ -382,6 +418,10 @@ class LoaderClient(QObject):
     def load(self, path: str | Path, full: bool = True) -> None:
         self._req.emit(str(path), full)
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
+    def stop(self) -> None:
         self.thread.quit()
-        return bool(self.thread.wait(timeout_ms))
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Like EngineClient.shutdown: a photo still being read is waited for in the background."""
+        self.stop()
+        return _wait_or_retire(self.thread, self.worker, timeout_ms)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-DEVICE_PREFERENCES = ("auto", "cpu", "cuda", "mps")
+from core.choices import DEVICE_PREFERENCES
+
+__all__ = ["DEVICE_PREFERENCES", "DeviceChoice", "choose_device"]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.choices import MODES
 from core.device import DeviceChoice, choose_device
 from core.errors import Cancelled, FundusError, ModelError
 from core.imaging.fov import FieldOfView, SquareFrame, detect_fov
@@ -37,7 +38,6 @@ from core.imaging.types import FundusImage
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
 
-MODES = ("fast", "tiled")
 WHOLE_IMAGE_SIGMA = 8.0
 """Tiled mode with a colour head: shading finer than this (px at 512) comes from the tiles, broader from the
 whole-image pass (the head's field has 16 px cells at 512, so this carries all of it)."""
@@ -290,18 +290,20 @@ class Enhancer:
         self._inference.clear()
 
     def prepare_inference(self, x: torch.Tensor | None = None, fov: torch.Tensor | None = None,
-                          progress: Any = None) -> Any:
+                          progress: Any = None, should_stop: StopCallback | None = None) -> Any:
         """Choose (or load the cached choice of) the inference path for the working size now.
 
-        Without an input, a synthetic fundus-like picture stands in for the photo.
+        Without an input, a synthetic fundus-like picture stands in for the photo. Measuring
+        asks `should_stop()` between runs and raises Cancelled (nothing chosen) when told to.
         """
         if x is None or fov is None:
             from core.inference.sample import synthetic_input  # noqa: PLC0415
 
             x, fov = synthetic_input(self.settings.working_size)
-        return self._choice_for(x, fov, progress)
+        return self._choice_for(x, fov, progress, should_stop)
 
-    def _choice_for(self, x: torch.Tensor, m: torch.Tensor, progress: Any = None) -> Any:
+    def _choice_for(self, x: torch.Tensor, m: torch.Tensor, progress: Any = None,
+                    should_stop: StopCallback | None = None) -> Any:
         size = int(x.shape[-1])
         choice = self._inference.get(size)
         if choice is not None:
@@ -315,7 +317,10 @@ class Enhancer:
             req = reference_for(self.device)
         if req == "auto":
             try:
-                choice = select_backend(self.model, x, m, device=self.device, model_key=key)
+                choice = select_backend(self.model, x, m, device=self.device, model_key=key,
+                                        should_stop=should_stop)
+            except Cancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - never lose the photo over a faster path
                 log.warning("inference path selection failed (%s); using float32", exc)
                 choice = fixed_backend(reference_for(self.device), self.model, size, model_key=key,
@@ -386,7 +391,8 @@ class Enhancer:
             check_stop(should_stop)
             if k == 0:  # the first tile fixes the path; a GPU path then takes several tiles per call
                 _, ty, tx = todo[0]
-                self._choice_for(*self._tensors([rgb[ty:ty + tile, tx:tx + tile]], [mask[ty:ty + tile, tx:tx + tile]]))
+                self._choice_for(*self._tensors([rgb[ty:ty + tile, tx:tx + tile]], [mask[ty:ty + tile, tx:tx + tile]]),
+                                 should_stop=should_stop)
                 batch = max(1, self.max_batch_for(tile))
             group = todo[k:k + batch]
             outs = self._run_batch([rgb[y0:y0 + tile, x0:x0 + tile] for _, y0, x0 in group],
@@ -457,6 +463,7 @@ class Enhancer:
                 report(progress, job.total - 2, job.total, "whole-image colour")
                 out_small = self._whole_image_colour(job, out_small)
         else:
+            self._choice_for(*self._tensors([job.small], [job.small_mask]), should_stop=should_stop)  # may measure
             out_small = self._run(job.small, job.small_mask)
         job.timings["inference"] = time.perf_counter() - t1
         check_stop(should_stop)

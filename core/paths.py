@@ -15,7 +15,7 @@ APP_AUTHOR = "FundusStudio"
 def resources_dir() -> Path:
     """Shipped resources (models, samples, icons); inside the bundle when frozen by PyInstaller."""
     if getattr(sys, "frozen", False):
-        return Path(getattr(sys, "_MEIPASS")) / "resources"
+        return Path(sys._MEIPASS) / "resources"
     return Path(__file__).resolve().parent.parent / "resources"
 
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from core import DISCLAIMER, __version__
+from core.choices import DEVICE_PREFERENCES
 from core.errors import FundusError
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: a temporary folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     p.add_argument("--sample", metavar="PHOTO", help="another photo instead of the bundled CC0 sample")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICE_PREFERENCES)
     p.add_argument("--backend", default="auto", metavar="PATH",
                    help="inference path (default: the one the enhancer picks for this computer)")
     p.add_argument("--json", action="store_true", help="also print the full report as JSON")

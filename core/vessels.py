@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 import torch
 
+from core.colours import COLOUR_BOTH, COLOUR_HALLUCINATION, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 from core.errors import FieldOfViewError, ModelError, UnsupportedImageError
-from core.models.vesselnet import VesselNet, fov_diameter, normalise_in_fov
+from core.models.vesselnet import fov_diameter, normalise_in_fov
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
 DEFAULT_WORKING_DIAMETER = 640
@@ -267,11 +268,7 @@ def _load_vessel_model(installed: Any, device: str) -> tuple[torch.nn.Module, di
 
 # ----------------------------------------------------------------------------- comparison
 
-# Colour-blind-safe overlay colours (RGB): both maps, only after enhancement, only before, warning boxes.
-COLOUR_BOTH = (255, 250, 200)
-COLOUR_ONLY_AFTER = (0, 220, 255)
-COLOUR_ONLY_BEFORE = (255, 0, 220)
-COLOUR_HALLUCINATION = (255, 176, 0)
+# Overlay colours (both maps, only after, only before, warning boxes) come from core.colours.
 
 
 @dataclass

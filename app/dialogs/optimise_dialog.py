@@ -2,8 +2,9 @@
 
 A child process rather than a thread: compiling cannot be interrupted from inside, but a
 process can be stopped at once (Cancel), and a compiler crash cannot take the window with
-it. Progress comes from the command's own lines ("Compiling ... for 512 px"); each side
-takes about a minute, so the ETA is the mean time per finished side.
+it. The process is an app.tasks.ProcessTask, so it has the signals and stop of every other
+background task. Progress comes from the command's own lines ("Compiling ... for 512 px");
+each side takes about a minute, so the ETA is the mean time per finished side.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import sys
 import time
 
-from PySide6.QtCore import QProcess, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QVBoxLayout,
 )
+
+from app.tasks import ProcessTask
 
 _PLAN = re.compile(r"^(\d+) size\(s\) to compile")  # the command's first line: how many steps follow
 _STEP = re.compile(r"^Compiling .* for (\d+) px")
@@ -49,7 +52,6 @@ class OptimiseDialog(QDialog):
         self._command = command or optimise_command(model_ref)
         self._started = 0.0
         self._step_times: list[float] = []
-        self._buffer = ""
         layout = QVBoxLayout(self)
         intro = QLabel(
             "Compiles the enhancement model for this computer's processor once (about a minute per "
@@ -76,45 +78,41 @@ class OptimiseDialog(QDialog):
         self.buttons.addButton(self.cancel_button, QDialogButtonBox.RejectRole)
         layout.addWidget(self.buttons)
 
-        self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.MergedChannels)
-        self.process.readyReadStandardOutput.connect(self._read)
-        self.process.finished.connect(self._finished)
-        self.process.errorOccurred.connect(self._error)
+        program, args = self._command
+        self.task = ProcessTask("optimise", program, args, title="the optimiser", parent=self)
+        self.process = self.task.process
+        self.task.line.connect(self._line)
+        self.task.returned.connect(self._succeeded)
+        self.task.errored.connect(self._failed)
+        self.task.finished.connect(self._ticker_stop)
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._update_status)
 
     def start(self) -> None:
-        program, args = self._command
         self.state = "running"
         self._started = time.monotonic()
-        self.process.start(program, args)
+        self.task.start()
         self._ticker.start()
 
     def reject(self) -> None:
         """Cancel, Escape and the window's close button all stop a running compile."""
         if self.state == "running":
             self.state = "cancelled"
-            self.process.kill()  # the command writes packages atomically: nothing half-built is kept
-            self.process.waitForFinished(5000)
+            self.task.stop_and_wait(5000)  # the command writes packages atomically: nothing half-built is kept
         super().reject()
 
-    def _read(self) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            line = line.rstrip()
-            if not line or "Warning" in line:
-                continue
-            self.log.appendPlainText(line)
-            plan = _PLAN.match(line)
-            if plan:
-                self.sides = max(1, int(plan.group(1)))
-                self.progress.setRange(0, self.sides)
-            if _STEP.match(line):
-                self._step_times.append(time.monotonic())
-                self.progress.setValue(len(self._step_times) - 1)
+    def _line(self, line: str) -> None:
+        if not line or "Warning" in line:
+            return
+        self.log.appendPlainText(line)
+        plan = _PLAN.match(line)
+        if plan:
+            self.sides = max(1, int(plan.group(1)))
+            self.progress.setRange(0, self.sides)
+        if _STEP.match(line):
+            self._step_times.append(time.monotonic())
+            self.progress.setValue(len(self._step_times) - 1)
         self._update_status()
 
     def _eta(self) -> str:
@@ -130,27 +128,26 @@ class OptimiseDialog(QDialog):
             elapsed = time.monotonic() - self._started
             self.status.setText(f"Compiling\u2026 {elapsed:.0f} s, {self._eta()}")
 
-    def _finished(self, code: int, _status=None) -> None:
+    def _ticker_stop(self) -> None:
         self._ticker.stop()
-        self._read()
-        if self.state == "cancelled":
+
+    def _succeeded(self, _code: int) -> None:
+        if self.state != "running":
             return
+        self._ticker.stop()
+        self.state = "done"
         self.cancel_button.setEnabled(False)
         self.close_button.setEnabled(True)
-        if code == 0:
-            self.state = "done"
-            self.progress.setValue(self.sides)
-            self.status.setText("Done: the compiled model is used from the next enhancement on.")
-            self.succeeded.emit()
-        else:
-            self.state = "failed"
-            self.status.setText("Not optimised: see the messages above. Enhancement works as before.")
+        self.progress.setValue(self.sides)
+        self.status.setText("Done: the compiled model is used from the next enhancement on.")
+        self.succeeded.emit()
 
-    def _error(self, _err) -> None:
-        if self.state == "running" and self.process.state() == QProcess.NotRunning:
-            self._ticker.stop()
-            self.state = "failed"
-            self.log.appendPlainText(f"Could not start the optimiser: {self.process.errorString()}")
-            self.status.setText("Not optimised. Enhancement works as before.")
-            self.cancel_button.setEnabled(False)
-            self.close_button.setEnabled(True)
+    def _failed(self, message: str) -> None:
+        if self.state != "running":
+            return
+        self._ticker.stop()
+        self.state = "failed"
+        self.log.appendPlainText(message)
+        self.status.setText("Not optimised: see the messages above. Enhancement works as before.")
+        self.cancel_button.setEnabled(False)
+        self.close_button.setEnabled(True)

@@ -14,13 +14,14 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.settings import COMPARE_MODES
 from app.style import VIEWER_BG
 from app.viewer.canvas import ImageCanvas
 from app.viewer.levels import DisplayLevels, to_display
 from app.viewer.progress_strip import ProgressStrip
 from app.viewer.view_state import ViewState
 
-MODES = ("single", "split", "side", "flicker")
+MODES = COMPARE_MODES  # the settings validate against the same tuple
 MODE_TITLES = {"single": "Single", "split": "Split", "side": "Side by side", "flicker": "Flicker"}
 EMPTY_TEXT = "Open a fundus photograph (Ctrl+O), a folder (Ctrl+Shift+O),\nor drop files here."
 

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from app.style import COLOR_BOTH, COLOR_ONLY_AFTER, COLOR_ONLY_BEFORE
+from core.colours import COLOUR_BOTH, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 
 
 def mask_layer(layers: Iterable[tuple[np.ndarray, tuple[int, int, int]]], shape: tuple[int, int]) -> np.ndarray:
@@ -26,14 +26,14 @@ def mask_layer(layers: Iterable[tuple[np.ndarray, tuple[int, int, int]]], shape:
 
 def vessel_layer(binary: np.ndarray) -> np.ndarray:
     """One vessel map in light yellow."""
-    return mask_layer([(binary, COLOR_BOTH)], binary.shape[:2])
+    return mask_layer([(binary, COLOUR_BOTH)], binary.shape[:2])
 
 
 def difference_layer(comparison: Any) -> np.ndarray:
     """Three-colour difference from a core.vessels.VesselComparison."""
     both = np.asarray(comparison.both, bool)
     return mask_layer(
-        [(both, COLOR_BOTH), (comparison.only_after, COLOR_ONLY_AFTER), (comparison.only_before, COLOR_ONLY_BEFORE)],
+        [(both, COLOUR_BOTH), (comparison.only_after, COLOUR_ONLY_AFTER), (comparison.only_before, COLOUR_ONLY_BEFORE)],
         both.shape[:2],
     )
 

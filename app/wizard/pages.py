@@ -47,12 +47,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from app.style import VERDICT_COLOURS
 from app.wizard.widgets import LossPlot, Triptych, to_pixmap
-from app.wizard.workers import EvalThread, ScanThread, TrainThread
+from app.wizard.workers import EvalTask, ScanTask, TrainTask
 
 BUDGET_MINUTES = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 360, 420, 480)
 """Time-budget slider stops: 5 minutes to 8 hours."""
-VERDICT_COLOURS = {"better": "#1b7f3b", "same": "#555555", "worse": "#b35c00"}
 VERDICT_SIGNS = {"better": "\u25b2 better", "same": "= same", "worse": "\u25bc worse"}
 
 
@@ -238,7 +238,7 @@ class SitePage(_Page):
         self.message = QLabel()
         self.message.setWordWrap(True)
         lay.addWidget(self.message)
-        self.thread: ScanThread | None = None
+        self.thread: ScanTask | None = None
         self._scanning = False
 
     def _browse(self) -> None:
@@ -263,25 +263,25 @@ class SitePage(_Page):
         self.bar.setRange(0, 0)
         self.bar.setFormat("Checking photographs\u2026")
         self.completeChanged.emit()
-        t = ScanThread(folder, parent=self)
+        t = ScanTask(folder)
         t.progress.connect(self._progress)
         t.scanned.connect(self._scanned)
         t.thumbnail.connect(self._thumbnail)
-        t.failed.connect(self._failed)
+        t.errored.connect(self._failed)
         t.finished.connect(self._thread_done)
         self.thread = t
         self._scanning = True
         t.start()
 
-    def stop(self) -> None:
+    def stop(self, ms: int = 60000) -> None:
         if self.thread is not None:
-            self.thread.stop_and_wait()
-            self.thread.deleteLater()  # its pending signals go with it
-            self.thread = None
+            if self.thread.stop_and_wait(ms):
+                self.thread.deleteLater()  # its pending signals go with it
+            self.thread = None  # one still running is kept alive by app.tasks until it ends
         self._scanning = False
 
     def busy(self) -> bool:
-        """True from the start of a scan until its thread's `finished` arrived (so Next follows isComplete)."""
+        """True from the start of a scan until its task's `finished` arrived (so Next follows isComplete)."""
         return self._scanning
 
     def _thread_done(self) -> None:
@@ -550,7 +550,7 @@ class TrainPage(_Page):
         buttons.addWidget(self.pause_btn)
         buttons.addWidget(self.stop_btn)
         lay.addLayout(buttons)
-        self.thread: TrainThread | None = None
+        self.thread: TrainTask | None = None
         self.done = False
         self.last_update = None
 
@@ -567,12 +567,12 @@ class TrainPage(_Page):
         name = a.plan.preview.name
         self.preview_title.setText(f"<b>Preview</b> on the held-out photograph {html.escape(name)} "
                                    f"(refreshed about every {fmt_duration(a.settings.preview_every_s)} of training)")
-        t = TrainThread(a)
+        t = TrainTask(a)
         t.progress.connect(self._prep_progress)
         t.update.connect(self._update)
         t.preview.connect(self._preview)
-        t.trained.connect(self._trained)
-        t.failed.connect(self._failed)
+        t.returned.connect(self._trained)
+        t.errored.connect(self._failed)
         t.cancelled.connect(self._cancelled)
         self.thread = t
         self.pause_btn.setEnabled(True)
@@ -609,7 +609,7 @@ class TrainPage(_Page):
             self.status.setText("Pausing after the current step\u2026")
 
     def stop_training(self) -> None:
-        if self.thread is not None and self.thread.isRunning():
+        if self.thread is not None and self.thread.is_running():
             self.status.setText("Stopping after the current step and saving\u2026")
             self.stop_btn.setEnabled(False)
             self.pause_btn.setEnabled(False)
@@ -637,10 +637,10 @@ class TrainPage(_Page):
         self.eta.setText("")
         self.pause_btn.setEnabled(False)
 
-    def stop_and_wait(self) -> None:
+    def stop_and_wait(self, ms: int = 60000) -> None:
         if self.thread is not None:
             self.thread.set_paused(False)
-            self.thread.stop_and_wait()
+            self.thread.stop_and_wait(ms)
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.done
@@ -683,10 +683,10 @@ class ResultsPage(_Page):
         self.retry.setVisible(False)
         self.retry.clicked.connect(self.start)
         lay.addWidget(self.retry, 0, Qt.AlignmentFlag.AlignRight)
-        self.thread: EvalThread | None = None
+        self.thread: EvalTask | None = None
 
     def initializePage(self) -> None:  # noqa: N802
-        if self.state.evaluation is None and (self.thread is None or not self.thread.isRunning()):
+        if self.state.evaluation is None and (self.thread is None or not self.thread.is_running()):
             self.start()
 
     def start(self) -> None:
@@ -694,10 +694,10 @@ class ResultsPage(_Page):
         self.verdict.setText("Checking both models on the held-out photographs\u2026")
         self.bar.setVisible(True)
         self.bar.setRange(0, 0)
-        t = EvalThread(self.state.adaptation, segmenter=self.state.segmenter)
+        t = EvalTask(self.state.adaptation, segmenter=self.state.segmenter)
         t.progress.connect(self._progress)
-        t.evaluated.connect(self._evaluated)
-        t.failed.connect(self._failed)
+        t.returned.connect(self._evaluated)
+        t.errored.connect(self._failed)
         self.thread = t
         t.start()
 
@@ -764,9 +764,9 @@ class ResultsPage(_Page):
         self.verdict.setText(f"<span style='color:#b35c00'>The evaluation failed: {html.escape(message)}</span>")
         self.retry.setVisible(True)
 
-    def stop_and_wait(self) -> None:
+    def stop_and_wait(self, ms: int = 60000) -> None:
         if self.thread is not None:
-            self.thread.stop_and_wait()
+            self.thread.stop_and_wait(ms)
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.state.evaluation is not None

@@ -1,13 +1,14 @@
 """The site-adaptation wizard: six steps, each enabled only when the one before it is ready.
 
 A list of the steps on the left (as ilastik's applet drawer): done ones ticked, the
-current one bold. The training and evaluation run on QThreads owned by their pages;
+current one bold. The scan, training and evaluation run as app.tasks ThreadTasks owned by their pages;
 closing the wizard in any way stops them and waits, and a stopped training run is
 kept on disk, so the first page offers to continue it next time.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ class AdaptWizard(QWizard):
 
     def training_running(self) -> bool:
         t = self.train_page.thread
-        return t is not None and t.isRunning()
+        return t is not None and t.is_running()
 
     def confirm_close(self) -> bool:
         """Ask before stopping a running training (replaced in tests)."""
@@ -122,11 +123,29 @@ class AdaptWizard(QWizard):
         self.shutdown()
         super().done(result)
 
-    def shutdown(self) -> None:
-        """Stop every worker thread and wait for it (training saves its checkpoint on the way out)."""
-        self.site.stop()
-        self.train_page.stop_and_wait()
-        self.results.stop_and_wait()
+    def stop(self) -> None:
+        """Ask every task of the pages to stop, without waiting (the main window stops all its workers at once)."""
+        for task in (self.site.thread, self.train_page.thread, self.results.thread):
+            if task is not None:
+                task.stop()
+        if self.train_page.thread is not None:
+            self.train_page.thread.set_paused(False)
+
+    def shutdown(self, timeout_ms: int = 60000) -> bool:
+        """Stop every task and wait up to `timeout_ms` for all (training saves its checkpoint on the way out).
+
+        True when none is left running; one that is goes on in the background until it has saved.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+
+        def left() -> int:
+            return int(max(0.0, deadline - time.monotonic()) * 1000)
+
+        self.stop()
+        self.site.stop(left())
+        self.train_page.stop_and_wait(left())
+        self.results.stop_and_wait(left())
+        return not any(t is not None and t.is_running() for t in (self.train_page.thread, self.results.thread))
 
     def closeEvent(self, ev) -> None:  # noqa: N802 - Qt override
         if self.training_running() and not self.confirm_close():

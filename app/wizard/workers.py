@@ -1,82 +1,41 @@
-"""The wizard's long work on QThreads: scanning the site folder, training, evaluating.
+"""The wizard's long work as app.tasks ThreadTasks: scanning the site folder, training, evaluating.
 
-Each thread runs one core call and turns its callbacks into queued signals, so the
-window never freezes. Stop and pause are threading.Events the core code polls
-between steps (a busy thread cannot receive signals). `stop_and_wait()` is what the
-wizard calls on close: no thread outlives it.
+Each task runs one core call on its own thread and turns its callbacks into queued
+signals, so the window never freezes. Stop and pause are threading.Events the core code
+polls between steps (a busy thread cannot receive signals). `stop_and_wait()` is what the
+wizard calls on close: no thread outlives it. Errors reach the page as `errored(message)`
+and the log with their traceback (app.tasks.failure_text).
 """
 
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 
-from core.errors import Cancelled, FundusError
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, FundusError):
-        return str(exc)
-    return f"Unexpected error ({type(exc).__name__}: {exc})."
+from app.tasks import ThreadTask
+from core.errors import FundusError
 
 
-class _Task(QThread):
-    progress = Signal(int, int, str)
-    failed = Signal(str)
-    cancelled = Signal(str)
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def stop_and_wait(self, ms: int = 60000) -> None:
-        self._stop.set()
-        self.wait(ms)
-
-    def _emit_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.emit(int(done), int(total), str(message))
-
-    def run(self) -> None:  # noqa: D401 - QThread entry point
-        try:
-            self.work()
-        except Cancelled as exc:
-            self.cancelled.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the user, detail to the log
-            traceback.print_exc()
-            self.failed.emit(_message(exc))
-
-    def work(self) -> None:
-        raise NotImplementedError
-
-
-class ScanThread(_Task):
+class ScanTask(ThreadTask):
     """scan_site, then thumbnails of the best photos (best first)."""
 
     scanned = Signal(object)  # SiteScan
     thumbnail = Signal(int, str, object)  # rank, path, RGB uint8
 
-    def __init__(self, folder: str, thumbs: int = 40, parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, folder: str, thumbs: int = 40) -> None:
+        super().__init__("site-scan")
         self.folder = folder
         self.thumbs = thumbs
-        self.setObjectName("site-scan")
 
     def work(self) -> None:
         from core.training.site_scan import scan_site, thumbnail  # noqa: PLC0415
 
-        scan = scan_site(self.folder, progress=self._emit_progress, should_stop=self.stopping)
+        scan = scan_site(self.folder, progress=self.report, should_stop=self.should_stop)
         self.scanned.emit(scan)
         for rank, im in enumerate(scan.usable[: self.thumbs]):
-            if self.stopping():
+            if self.should_stop():
                 return
             try:
                 self.thumbnail.emit(rank, im.path, thumbnail(im.path, 96))
@@ -84,18 +43,19 @@ class ScanThread(_Task):
                 continue
 
 
-class TrainThread(_Task):
-    """SiteAdaptation.prepare + train; losses, ETA and previews as signals; pause and stop."""
+class TrainTask(ThreadTask):
+    """SiteAdaptation.prepare + train; losses, ETA and previews as signals; pause and stop.
+
+    returned(TrainResult) when training ends (finished or stopped with its checkpoint saved).
+    """
 
     update = Signal(object)  # AdaptUpdate
     preview = Signal(object)  # PreviewFrame
-    trained = Signal(object)  # TrainResult
 
-    def __init__(self, adaptation: Any, parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, adaptation: Any) -> None:
+        super().__init__("site-train")
         self.adaptation = adaptation
         self.pause_event = threading.Event()
-        self.setObjectName("site-train")
 
     def set_paused(self, paused: bool) -> None:
         if paused:
@@ -103,31 +63,26 @@ class TrainThread(_Task):
         else:
             self.pause_event.clear()
 
-    def work(self) -> None:
-        self.adaptation.prepare(progress=self._emit_progress)
-        result = self.adaptation.train(
-            should_stop=self.stopping,
+    def work(self) -> Any:
+        self.adaptation.prepare(progress=self.report)
+        return self.adaptation.train(
+            should_stop=self.should_stop,
             on_update=self.update.emit,
             on_preview=self.preview.emit,
             pause=self.pause_event,
         )
-        self.trained.emit(result)
 
 
-class EvalThread(_Task):
-    """evaluate_run on the held-out photos."""
+class EvalTask(ThreadTask):
+    """evaluate_run on the held-out photos; returned(SiteEvaluation)."""
 
-    evaluated = Signal(object)  # SiteEvaluation
-
-    def __init__(self, adaptation: Any, segmenter: Any = "default", parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, adaptation: Any, segmenter: Any = "default") -> None:
+        super().__init__("site-eval")
         self.adaptation = adaptation
         self.segmenter = segmenter
-        self.setObjectName("site-eval")
 
-    def work(self) -> None:
+    def work(self) -> Any:
         from core.training.site_eval import evaluate_run  # noqa: PLC0415
 
-        ev = evaluate_run(self.adaptation, segmenter=self.segmenter, progress=self._emit_progress,
-                          should_stop=self.stopping)
-        self.evaluated.emit(ev)
+        return evaluate_run(self.adaptation, segmenter=self.segmenter, progress=self.report,
+                            should_stop=self.should_stop)

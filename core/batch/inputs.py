@@ -9,15 +9,14 @@ an archive of originals must not fill up with derived images by accident.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from core.errors import OutputError
+from core.imaging.suffixes import find_photos
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
 FORMATS = {"png": ".png", "tiff": ".tif", "jpg": ".jpg"}
 OUTPUT_TAG = "_enhanced"
 
@@ -31,14 +30,6 @@ class BatchInput:
     relative: Path  # path below root (just the name for a file given directly)
 
 
-def _matches(name: str, include: Sequence[str]) -> bool:
-    return not include or any(fnmatch.fnmatch(name.lower(), pat.lower()) for pat in include)
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def collect_inputs(
     inputs: Iterable[str | os.PathLike[str]],
     include: Sequence[str] = (),
@@ -50,21 +41,15 @@ def collect_inputs(
     A file named directly is always taken (even with an unusual suffix: it then fails alone
     with a clear reason). `exclude_dirs` (e.g. the output folder) are never searched.
     """
-    excluded = [Path(d).resolve() for d in exclude_dirs]
     found: list[BatchInput] = []
     seen: set[Path] = set()
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             root = path
-            walker = root.rglob("*") if recursive else root.glob("*")
-            for p in sorted(walker):
-                if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES or _hidden(p, root):
-                    continue
-                if not _matches(p.name, include):
-                    continue
+            for p in find_photos(root, recursive=recursive, include=include, exclude=exclude_dirs):
                 rp = p.resolve()
-                if any(rp.is_relative_to(d) for d in excluded) or rp in seen:
+                if rp in seen:
                     continue
                 seen.add(rp)
                 found.append(BatchInput(p, root, p.relative_to(root)))

@@ -66,8 +66,8 @@ class Measurer:
         self.note = note  # why there are no vessel measures, when segmenter is None
 
     @classmethod
-    def with_installed_models(cls, device: str = "cpu", vessels: bool = True) -> "Measurer":
-        """Use the active vessel model when one is installed and `vessels` is asked for."""
+    def with_installed_models(cls, device: str = "cpu", vessels: bool = True, registry: Any = None) -> "Measurer":
+        """Use the active vessel model (of `registry`, default the user's) when one is installed and asked for."""
         from core.errors import FundusError  # noqa: PLC0415
 
         if not vessels:
@@ -76,7 +76,7 @@ class Measurer:
             from core.models.registry import ModelRegistry  # noqa: PLC0415
             from core.vessels import VesselSegmenter  # noqa: PLC0415
 
-            installed = ModelRegistry().active("vessel")
+            installed = (registry or ModelRegistry()).active("vessel")
             segmenter = VesselSegmenter(installed, device=device) if installed is not None else None
         except (FundusError, ImportError):
             segmenter = None

@@ -1,4 +1,4 @@
-"""Give freed memory back to the operating system between photos (glibc only).
+"""Process memory: read it (resident now, peak), and give freed memory back to the OS (glibc only).
 
 A long batch allocates and frees the same large arrays (photo, network activations,
 upsampling buffers) hundreds of times from three threads. glibc keeps freed blocks in
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import resource
 import sys
 from typing import Callable
 
@@ -28,3 +30,18 @@ def release_free_memory() -> bool:
     if _trim is None:
         return False
     return bool(_trim(0))
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc), else its peak (the best the standard library offers)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Highest resident memory of this process so far (ru_maxrss is bytes on macOS, KiB elsewhere)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024

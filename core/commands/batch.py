@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from core.choices import DEVICE_PREFERENCES, MODES
 from core.errors import FundusError
 
 
@@ -27,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write OUTDIR/batch_report.csv and batch_report.html at the end")
     p.add_argument("--include", action="append", default=[], metavar="PATTERN",
                    help="only files whose name matches, e.g. '*.tif' or '*_h.*' (repeatable)")
-    p.add_argument("--mode", default="fast", choices=["fast", "tiled"], help="fast (guided) or tiled (high quality)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--mode", default="fast", choices=MODES, help="fast (guided) or tiled (high quality)")
+    p.add_argument("--device", default="auto", choices=DEVICE_PREFERENCES)
     p.add_argument("--model", help="NAME or NAME@VERSION (default: the active model)")
     p.add_argument("--format", default="auto", choices=["auto", "png", "tiff", "jpg"],
                    help="output format; auto = 16-bit TIFF for 16-bit photos, PNG otherwise")

@@ -12,22 +12,22 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from core.batch.memory import rss_mb
+from core.choices import MODES
+from core.imaging.synthetic import synthetic_photo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench-batch", help="benchmark the batch queue against a bare Enhancer loop, and its memory")
     p.add_argument("--model", help="NAME[@VERSION]; default the active model, else an untrained mage-s "
                                    "(timing does not depend on the weights)")
-    p.add_argument("--mode", default="fast", choices=["fast", "tiled"])
+    p.add_argument("--mode", default="fast", choices=MODES)
     p.add_argument("--drive", type=int, default=8, help="DRIVE-size photos per round (default 8)")
     p.add_argument("--hrf", type=int, default=2, help="HRF-size photos per round (default 2)")
     p.add_argument("--rounds", type=int, default=3,
@@ -37,42 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-size", default="drive", choices=["drive", "hrf"])
     p.add_argument("--measures", action="store_true", help="also time the batch with per-photo measures on")
     p.set_defaults(handler=run)
-
-
-def rss_mb() -> float:
-    """Current resident memory of this process (not the peak)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:  # not Linux: the peak is the best the standard library offers
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def _synthetic_photo(path: Path, size: tuple[int, int], seed: int) -> None:
-    """A fundus-like photo of the given (height, width) from the bundled sample, else a drawn one."""
-    import cv2  # noqa: PLC0415
-
-    from core.imaging import read, write  # noqa: PLC0415
-    from core.paths import resources_dir  # noqa: PLC0415
-
-    h, w = size
-    samples = sorted((resources_dir() / "samples").glob("*.jpg"))
-    if samples:
-        rgb = read(samples[seed % len(samples)]).pixels
-        side = min(h, w)
-        disc = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_CUBIC)
-        canvas = np.zeros((h, w, 3), np.uint8)
-        x0 = (w - side) // 2
-        canvas[(h - side) // 2:(h - side) // 2 + side, x0:x0 + side] = disc
-    else:
-        yy, xx = np.mgrid[0:h, 0:w]
-        r = np.hypot(yy - h / 2, xx - w / 2) / (0.48 * min(h, w))
-        canvas = (np.dstack([0.75, 0.38, 0.18]) * (1 - 0.35 * r[..., None] ** 2) * (r[..., None] <= 1) * 255)
-        canvas = canvas.astype(np.uint8)
-    rng = np.random.default_rng(seed)
-    noisy = np.clip(canvas.astype(np.int16) + rng.integers(-3, 4, canvas.shape), 0, 255).astype(np.uint8)
-    write(path, noisy * (canvas > 0))
 
 
 def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
@@ -93,7 +57,7 @@ def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
             out.append(copy)
         else:
             p = folder / f"{i:04d}.png"
-            _synthetic_photo(p, (584, 565) if kind == "drive" else (2336, 3504), i)
+            synthetic_photo(p, (584, 565) if kind == "drive" else (2336, 3504), seed=i)
             out.append(p)
     origin = f"{kind.upper()} research photos" if found else f"synthetic {kind.upper()}-size photos"
     return out, origin

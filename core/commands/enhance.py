@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from core.choices import DEVICE_PREFERENCES, MODES
 from core.errors import FundusError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
+from core.imaging.suffixes import find_photos
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for enhanced images")
     p.add_argument("--model", help="NAME or NAME@VERSION (default: the active model)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--mode", default="fast", choices=["fast", "tiled"], help="fast (guided) or tiled (high quality)")
+    p.add_argument("--device", default="auto", choices=DEVICE_PREFERENCES)
+    p.add_argument("--mode", default="fast", choices=MODES, help="fast (guided) or tiled (high quality)")
     p.add_argument(
         "--format", default="auto", choices=["auto", "png", "tiff", "jpg"],
         help="output format; auto = 16-bit TIFF for 16-bit inputs, PNG otherwise",
@@ -31,22 +31,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
-    """Files as given, and image files found in folders (sorted, recursive)."""
+    """Files as given, and the photos found in folders (core.imaging.suffixes.find_photos, recursive)."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+            found.extend(find_photos(path, recursive=True))
         else:
             found.append(path)
     return found
 
 
 def output_path(outdir: Path, source: Path, bit_depth: int, fmt: str) -> Path:
-    if fmt == "auto":
-        fmt = "tiff" if bit_depth > 8 else "png"
-    suffix = {"png": ".png", "tiff": ".tif", "jpg": ".jpg"}[fmt]
-    return outdir / f"{source.stem}_enhanced{suffix}"
+    """OUTDIR/<stem>_enhanced<suffix>, the suffix chosen as the batch chooses it (core.batch.inputs)."""
+    from core.batch.inputs import OUTPUT_TAG, output_suffix  # noqa: PLC0415
+
+    return outdir / f"{source.stem}{OUTPUT_TAG}{output_suffix(fmt, bit_depth)}"
 
 
 def run(args: argparse.Namespace) -> int:

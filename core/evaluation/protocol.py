@@ -466,7 +466,7 @@ class ProtocolOptions:
 def run_protocol(
     models: Mapping[str, torch.nn.Module],
     data_root: Path,
-    options: ProtocolOptions = ProtocolOptions(),
+    options: ProtocolOptions = ProtocolOptions(),  # noqa: B008 - only read here, never changed
     test_images: Sequence[TestImage] | None = None,
     real_images: Sequence[RealImage] | None = None,
     progress: ProgressCallback | None = None,

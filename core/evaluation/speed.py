@@ -23,9 +23,7 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +32,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from core.batch.memory import peak_rss_mb, rss_mb
+from core.imaging.synthetic import synthetic_photo
 
 SCHEMA = "fundus-studio/bench/1"
 IMAGE_SIZES = {"drive": (584, 565), "sample": (1411, 1411), "hrf": (2336, 3504)}  # (height, width)
@@ -47,20 +48,6 @@ TARGETS = {
 
 
 # ---------------------------------------------------------------- memory
-def rss_mb() -> float:
-    """Resident memory now (Linux /proc), else the process peak."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
 class PeakSampler:
     """Highest resident memory while the block runs (a thread reads it every few ms)."""
 
@@ -105,23 +92,6 @@ class BenchImage:
     height: int
 
 
-def _synthetic_photo(path: Path, size: tuple[int, int]) -> None:
-    """A photo of the given (height, width): the bundled sample scaled into a centred disc."""
-    import cv2  # noqa: PLC0415
-
-    from core.imaging import read, write  # noqa: PLC0415
-    from core.paths import resources_dir  # noqa: PLC0415
-
-    h, w = size
-    sample = read(resources_dir() / "samples" / "fundus_normal_left_eye_cc0.jpg").pixels
-    side = min(h, w)
-    disc = cv2.resize(sample, (side, side), interpolation=cv2.INTER_AREA if side < sample.shape[0] else cv2.INTER_CUBIC)
-    canvas = np.zeros((h, w, 3), np.uint8)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    canvas[y0:y0 + side, x0:x0 + side] = disc
-    write(path, canvas, quality=95)
-
-
 def default_images(workdir: Path, keys: Sequence[str] = ("drive", "sample", "hrf")) -> list[BenchImage]:
     """DRIVE test 01, the bundled 1411 x 1411 sample, HRF 01_h; sample-derived stand-ins of the
     same sizes where the research data is absent (said in `source`)."""
@@ -142,7 +112,7 @@ def default_images(workdir: Path, keys: Sequence[str] = ("drive", "sample", "hrf
             path, source = research[key], "research data"
         else:
             path = workdir / f"synthetic_{key}_{w}x{h}.jpg"
-            _synthetic_photo(path, (h, w))
+            synthetic_photo(path, (h, w))
             source = f"synthetic {w}x{h} made from the bundled sample (research data absent)"
         img = read(path)
         out.append(BenchImage(key, Path(path), source, img.width, img.height))

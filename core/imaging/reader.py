@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ImageReadError, UnsupportedImageError
+from core.imaging.suffixes import DICOM_SUFFIXES
 from core.imaging.types import FundusImage
 from core.provenance import sha256_bytes
 
@@ -48,7 +49,6 @@ _PIL_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "BMP": "BMP", "DIB"
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _EXIF_ORIENTATION = 0x0112
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
 
 
 def read(path: str | os.PathLike[str]) -> FundusImage:
@@ -68,7 +68,7 @@ def read(path: str | os.PathLike[str]) -> FundusImage:
     meta: dict[str, Any] = {"file_size": len(data), "notes": []}
 
     if _looks_like_dicom(data, src.suffix):
-        from core.imaging.dicom import read_dicom  # pydicom is imported only when needed
+        from core.imaging.dicom import read_dicom  # noqa: PLC0415 - pydicom is imported only when needed
 
         rgb, bit_depth = read_dicom(data, name, meta)
         meta["exif_orientation"] = 1
@@ -221,7 +221,7 @@ def _looks_like_dicom(data: bytes, suffix: str) -> bool:
     if data[128:132] == b"DICM":
         return True
     other = data[:4] in _TIFF_MAGIC or data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff"
-    return suffix.lower() in _DICOM_SUFFIXES and not other
+    return suffix.lower() in DICOM_SUFFIXES and not other
 
 
 def _valid_orientation(value: Any, meta: dict[str, Any]) -> int:
@@ -281,7 +281,7 @@ def _read_with_pillow(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.
     check_dimensions(width, height, name)
     try:
         orientation = _valid_orientation(im.getexif().get(_EXIF_ORIENTATION, 1), meta)
-    except Exception:  # a broken EXIF block must not stop the photo from opening
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the photo from opening
         orientation = 1
         meta["notes"].append("The EXIF block could not be read; orientation left as stored.")
     meta["exif_orientation"] = orientation
@@ -363,7 +363,7 @@ def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
 
 def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
     """TIFF: upright RGB and its bit depth; sizes, grayscale and strip bounds checked first."""
-    import tifffile
+    import tifffile  # noqa: PLC0415
 
     meta["format"] = "TIFF"
     try:
@@ -420,7 +420,7 @@ def _tiff_pixels(page: Any, data: bytes, name: str) -> tuple[np.ndarray, bool]:
             if int(page.planarconfig) == 2 and arr.ndim == 3:  # separate planes: (S, H, W)
                 arr = np.moveaxis(arr, 0, -1)
             return arr, False
-        except Exception:
+        except Exception:  # noqa: BLE001 - any decoder failure: libtiff below tries
             pass  # e.g. "LZW requires imagecodecs": libtiff below handles it
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:

@@ -227,7 +227,7 @@ def _encode(fmt: str, arr: np.ndarray, quality: int, name: str) -> bytes:
             raise OutputError(f"Cannot save '{name}': PNG encoding failed.")
         return buf.tobytes()
     if fmt == "JPEG":
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415
 
         if not 1 <= int(quality) <= 100:
             raise OutputError(f"Cannot save '{name}': JPEG quality must be between 1 and 100, not {quality}.")
@@ -235,7 +235,7 @@ def _encode(fmt: str, arr: np.ndarray, quality: int, name: str) -> bytes:
         # 4:4:4 (no chroma subsampling): fine vessels and haemorrhages keep their colour edges.
         Image.fromarray(arr).save(stream, format="JPEG", quality=int(quality), subsampling=0)
         return stream.getvalue()
-    import tifffile
+    import tifffile  # noqa: PLC0415
 
     stream = io.BytesIO()
     photometric = "minisblack" if arr.ndim == 2 else "rgb"

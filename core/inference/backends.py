@@ -16,7 +16,7 @@ import copy
 import os
 import shutil
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn

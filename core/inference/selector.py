@@ -8,6 +8,10 @@ cached in the user cache dir, keyed by everything that could change the answer (
 weights, input side, torch / onnxruntime versions, CPU or GPU model, core count), so a
 new model, a library update or another machine measures again. A backend that is
 missing or fails is skipped with its reason recorded: the worst case is eager float32.
+
+Measuring takes seconds to minutes on a busy computer, so `should_stop()` is asked
+between backends, thread counts and timing repeats: closing the window (or cancelling
+a photo) ends it within one network run, raising core.errors.Cancelled; nothing is cached.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ from core.inference.backends import (
 from core.inference.aot import AOT_PATHS, AotBackend, AotBF16Backend, PackageMissing, built_packages
 from core.inference.cuda import CudaBackend, CudaBF16Backend, CudaFP16Backend
 from core.inference.onnx_backend import OnnxRuntimeBackend, ort_version
+from core.errors import Cancelled
+from core.progress import StopCallback, check_stop
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +231,12 @@ class InferenceChoice:
         }
 
 
-def _time(backend: InferenceBackend, x: torch.Tensor, m: torch.Tensor, repeats: int) -> float:
+def _time(backend: InferenceBackend, x: torch.Tensor, m: torch.Tensor, repeats: int,
+          should_stop: StopCallback | None = None) -> float:
     """Best of `repeats` runs after the warm-up already done (least disturbed by other programs)."""
     times = []
     for _ in range(max(1, repeats)):
+        check_stop(should_stop)
         t = time.perf_counter()
         backend(x, m)
         times.append(time.perf_counter() - t)
@@ -239,9 +246,11 @@ def _time(backend: InferenceBackend, x: torch.Tensor, m: torch.Tensor, repeats: 
 def _try(
     backend: InferenceBackend, module: nn.Module, x: torch.Tensor, m: torch.Tensor,
     ref: torch.Tensor | None, repeats: int, budget: float | None = None,
+    should_stop: StopCallback | None = None,
 ) -> tuple[Measurement, torch.Tensor | None]:
     """Prepare, check fidelity, time. With `budget` (seconds), a warm-up slower than that
     ends the try: the path cannot win, and timing it again would only delay the first photo."""
+    check_stop(should_stop)
     meas = Measurement(backend.name, backend.threads)
     why = backend.available()
     if why:
@@ -250,6 +259,7 @@ def _try(
     try:
         backend.prepare(module, int(x.shape[-1]))
         meas.prepare_seconds = round(backend.prepare_seconds, 3)
+        check_stop(should_stop)  # preparing (an ONNX export, a compile) can take long on a busy computer
         t = time.perf_counter()
         out = backend(x, m)  # warm-up, and the output checked for fidelity
         warm = time.perf_counter() - t
@@ -260,9 +270,11 @@ def _try(
         if budget is not None and warm > budget:
             meas.note = f"slower: first run {warm:.3f} s against {budget:.3f} s allowed"
             return meas, out
-        meas.seconds = _time(backend, x, m, repeats)
+        meas.seconds = _time(backend, x, m, repeats, should_stop)
         meas.ok = True
         return meas, out
+    except Cancelled:
+        raise
     except PackageMissing as exc:
         meas.note = f"not available: {exc}"
         return meas, None
@@ -283,10 +295,12 @@ def select_backend(
     use_cache: bool = True,
     repeats: int = 2,
     progress: Callable[[str], None] | None = None,
+    should_stop: StopCallback | None = None,
 ) -> InferenceChoice:
     """Measure the candidate paths on (x, fov) and return the fastest faithful one, prepared.
 
     x (1,3,S,S), fov (1,1,S,S): CPU float32, a real working-size input preferably.
+    Raises Cancelled (between two runs) once `should_stop()` is true.
     """
     from core.inference.graph import module_fingerprint  # noqa: PLC0415
 
@@ -319,7 +333,7 @@ def select_backend(
     for n in threads:
         ref_backend = make_backend(ref_name, threads=n, model_key=model_key)
         fastest = min((mb[0].seconds for mb in survivors if mb[0].seconds), default=None)
-        meas, out = _try(ref_backend, module, x, fov, None, repeats, _budget(fastest))
+        meas, out = _try(ref_backend, module, x, fov, None, repeats, _budget(fastest), should_stop)
         measurements.append(meas)
         if out is not None and ref_out is None:
             ref_out = out
@@ -337,7 +351,7 @@ def select_backend(
         if name in built and n not in built[name]:
             n = max(built[name])  # a package fixes its thread count: time the one that exists
         backend = make_backend(name, threads=n, model_key=model_key)
-        meas, _ = _try(backend, module, x, fov, ref_out, repeats)
+        meas, _ = _try(backend, module, x, fov, ref_out, repeats, should_stop=should_stop)
         measurements.append(meas)
         if meas.ok:
             others.append((meas, backend))
@@ -348,7 +362,7 @@ def select_backend(
             if n == backend.threads:  # already measured at this count (an AOT package may fix another)
                 continue
             other = backend.with_threads(n)
-            m2, _ = _try(other, module, x, fov, ref_out, repeats, _budget(meas.seconds))
+            m2, _ = _try(other, module, x, fov, ref_out, repeats, _budget(meas.seconds), should_stop)
             measurements.append(m2)
             if m2.ok:
                 others.append((m2, other))
@@ -362,10 +376,12 @@ def select_backend(
         finalists.append(best_ref)  # the bar is re-timed too, so the reported gain is fair
     for _ in range(FINAL_ROUNDS if len(finalists) > 1 else 0):
         for meas, backend in finalists:
+            check_stop(should_stop)
             t = time.perf_counter()
             backend(x, fov)
             meas.seconds = min(meas.seconds or float("inf"), time.perf_counter() - t)
 
+    check_stop(should_stop)  # before choosing and caching: a stopped measurement leaves no record
     survivors.sort(key=lambda mb: mb[0].seconds or float("inf"))
     best_meas, best = survivors[0]
     ref_time = min(m.seconds for m, b in survivors if b.reference and m.seconds)

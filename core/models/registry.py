@@ -29,7 +29,7 @@ from torch import nn
 
 from core import paths
 from core.errors import ModelError
-from core.provenance import atomic_write_bytes
+from core.provenance import atomic_write_bytes, sha256_file  # sha256_file: re-exported for model tools
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +242,6 @@ class InstalledModel:
 
 
 # ----------------------------------------------------------------------------- file helpers
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """The project's one atomic writer (core.provenance), creating the folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 
 from core.errors import FundusError
+from core.imaging.suffixes import find_photos
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
 MIN_SIDE = 256
 """Smallest usable photo side in px (the FOV is enlarged to 512 px for the network)."""
 MIN_FOV_FRACTION = 0.15
@@ -126,14 +126,7 @@ def list_image_files(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise FundusError(f"The folder {root} does not exist or is not a folder.")
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).parts
-        if any(part.startswith(".") for part in rel):
-            continue
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            out.append(p)
-    return out
+    return find_photos(root, recursive=True)
 
 
 def _to_u8(pixels: np.ndarray, max_value: int) -> np.ndarray:

@@ -100,7 +100,8 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
          name: str = "vesselnet", notes: Optional[str] = None) -> dict[str, Any]:
     from safetensors.torch import save_file  # noqa: PLC0415
 
-    from core.models.registry import ModelCard, sha256_file  # noqa: PLC0415
+    from core.models.registry import ModelCard  # noqa: PLC0415
+    from core.provenance import sha256_file  # noqa: PLC0415
 
     t0 = time.time()
     root = Path(data_root) if data_root else shared_data_dir()

@@ -267,12 +267,53 @@ def test_bundled_samples_open_when_nothing_else_is(qtbot, isolated_home):
         win.shutdown()
 
 
-def test_batch_panel_opens_as_a_dock_and_stops_with_the_window(window, qtbot):
+def test_batch_panel_opens_as_a_dock_and_stops_with_the_window(make_window, qtbot, tmp_path):
+    from tests.core.batch.helpers import photo_tree  # noqa: PLC0415
+
+    window = make_window(enhancer_factory=sleepy_factory(0.3))
     window.act_batch.trigger()
     assert window.batch_dock is not None and window.batch_dock.isVisible()
-    assert window.batch_panel.thread.isRunning()
+    assert window.batch_panel.task is None  # a run's thread starts with the run, not with the panel
     window.act_batch.trigger()  # a second time shows the same panel
     assert window.findChildren(type(window.batch_panel)) == [window.batch_panel]
+    photo_tree(tmp_path / "in", 4)
+    window.batch_panel.output_edit.setText(str(tmp_path / "out"))
+    assert window.batch_panel.add_inputs([str(tmp_path / "in")]) == 4
+    task = window.batch_panel.task
+    assert task is not None and task.is_running()
+    window.shutdown()
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=15000)
+    assert window.batch_panel.queue.counts(window.batch_panel.batch_id)["running"] == 0
+
+
+def test_the_batch_uses_the_model_and_device_chosen_in_the_window(make_window, tiny_model, registry, qtbot, tmp_path):
+    """Not the registry's active model: the one chosen in the window, from the window's registry."""
+    import torch as _torch  # noqa: PLC0415
+
+    from core.models.magenet import MageNet  # noqa: PLC0415
+    from core.models.registry import ModelCard  # noqa: PLC0415
+    from core.provenance import sidecar_path_for  # noqa: PLC0415
+    from tests.app.conftest import TINY  # noqa: PLC0415
+    from tests.core.batch.helpers import photo_tree  # noqa: PLC0415
+
+    _torch.manual_seed(1)
+    card = ModelCard(name="MAGE-Net-tiny", version="0.0.2", kind="enhancer", architecture="magenet",
+                     config={**TINY, "inference": {"working_size": 64}}, notes="second test model")
+    second = registry.install(MageNet.from_config(dict(TINY)), card)
+    assert registry.active("enhancer").card.version == "0.0.1"
+    window = make_window()
+    window.enhance_panel.device.setCurrentIndex(window.enhance_panel.device.findData("cpu"))
+    window._choose_model(second.card.ref)
+    window.act_batch.trigger()
+    photo_tree(tmp_path / "in", 1)
+    panel = window.batch_panel
+    panel.output_edit.setText(str(tmp_path / "out"))
+    assert panel.add_inputs([str(tmp_path / "in")]) == 1
+    qtbot.waitUntil(lambda: not panel.running, timeout=30000)
+    job = panel.model.jobs[0]
+    assert job.status == "done", job.error
+    record = json.loads(sidecar_path_for(job.output_path).read_text())
+    assert record["model"]["version"] == "0.0.2" and record["device"] == "cpu"
 
 
 def test_dropping_files_on_the_window_opens_them(window, qtbot, photos):

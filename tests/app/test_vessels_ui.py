@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from app.style import COLOR_BOTH, COLOR_ONLY_AFTER, COLOR_ONLY_BEFORE
+from core.colours import COLOUR_BOTH, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 from app.viewer.overlays import difference_layer, warning_boxes
 from core.vessels import VesselMap, compare_vessels
 
@@ -26,9 +26,9 @@ def test_difference_layer_colours_and_warning_boxes():
     comp = compare_vessels(vb, va, fov)
     layer = difference_layer(comp)
     bgr = lambda c: (c[2], c[1], c[0], 255)  # noqa: E731
-    assert tuple(layer[50, 50]) == bgr(COLOR_BOTH)
-    assert tuple(layer[70, 50]) == bgr(COLOR_ONLY_BEFORE)
-    assert tuple(layer[121, 50]) == bgr(COLOR_ONLY_AFTER)
+    assert tuple(layer[50, 50]) == bgr(COLOUR_BOTH)
+    assert tuple(layer[70, 50]) == bgr(COLOUR_ONLY_BEFORE)
+    assert tuple(layer[121, 50]) == bgr(COLOUR_ONLY_AFTER)
     assert layer[5, 5, 3] == 0  # transparent elsewhere
     boxes = warning_boxes(comp, pad=0)
     assert comp.warning and boxes == [(20, 120, 160, 4)]

@@ -74,7 +74,7 @@ def test_tiled_mode_takes_whole_image_colour_from_one_pass_at_the_working_size()
         enhancer = Enhancer.from_module(WholeImageMean(head), settings=settings)
         assert enhancer.has_colour_head is head
         calls: list[tuple[int, int, str]] = []
-        tiled = enhancer.enhance(image_of(pixels), progress=lambda d, t, m: calls.append((d, t, m))).pixels
+        tiled = enhancer.enhance(image_of(pixels), progress=lambda d, t, m: calls.append((d, t, m))).pixels  # noqa: B023 - used at once
         fast = enhancer.enhance(image_of(pixels), mode="fast").pixels
         diffs[head] = np.abs(tiled.astype(float) - fast)[inside].mean()
         assert calls[-1][0] == calls[-1][1] == enhancer.tile_count(500) + 2 + int(head)

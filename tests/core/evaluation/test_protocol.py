@@ -4,7 +4,6 @@ import math
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from core.evaluation import protocol as P

@@ -151,7 +151,8 @@ def test_clean_trained_segmenter_is_optional_and_loads_from_resources_evaluation
     from safetensors.torch import save_file
 
     from core.evaluation import protocol
-    from core.models.registry import ModelCard, sha256_file
+    from core.models.registry import ModelCard
+    from core.provenance import sha256_file
     from tests.core.training.site_helpers import tiny_vessel_segmenter
 
     monkeypatch.setattr("core.paths.resources_dir", lambda: tmp_path)

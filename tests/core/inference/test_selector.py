@@ -174,3 +174,46 @@ def test_fast_graphs_keep_the_picture(make):
     p = torch.nn.PReLU(4)
     t = torch.randn(2, 4, 5, 5)
     assert torch.equal(ClampPReLU(p)(t), p(t).detach())
+
+
+class CountingBackend(InferenceBackend):
+    """Eager float32 that counts its runs, so a test can ask to stop after the n-th."""
+
+    name = "counting"
+    reference = True  # stands in for eager float32
+    runs = 0
+
+    def __call__(self, x, fov):
+        CountingBackend.runs += 1
+        return super().__call__(x, fov)
+
+
+@pytest.mark.parametrize("after", [0, 1, 3])  # before the first run, after the warm-up, between repeats
+def test_a_stop_request_ends_the_measurement_between_runs_and_caches_nothing(fake_paths, monkeypatch, after):
+    """Closing the window mid-measurement: Cancelled within one run, and no choice is recorded."""
+    from core.errors import Cancelled
+
+    monkeypatch.setattr(selector, "thread_options", lambda: [1, 2])
+    monkeypatch.setitem(selector._FACTORIES, "counting", CountingBackend)
+    monkeypatch.setattr(selector, "reference_for", lambda device: "counting")
+    CountingBackend.runs = 0
+    net = tiny()
+    x, m = synthetic_input(SIZE)
+    with pytest.raises(Cancelled):
+        select_backend(net, x, m, candidates=["counting", "channels_last", "noisy"], repeats=2,
+                       should_stop=lambda: CountingBackend.runs >= after)
+    assert CountingBackend.runs == after  # not one run more than asked
+    assert not selector.cache_file().exists()
+    full = select_backend(net, x, m, candidates=["counting", "channels_last", "noisy"], repeats=2)
+    assert CountingBackend.runs > after + 3 and not full.from_cache  # the whole measurement has more runs
+
+
+def test_the_enhancer_passes_its_stop_request_to_the_measurement(fake_paths):
+    from core.enhance import EnhanceSettings, Enhancer
+    from core.errors import Cancelled
+
+    enh = Enhancer.from_module(tiny(), settings=EnhanceSettings(working_size=SIZE), backend="auto")
+    with pytest.raises(Cancelled):
+        enh.prepare_inference(should_stop=lambda: True)
+    assert enh.inference is None, "a stopped measurement chooses nothing"
+    assert enh.prepare_inference().name in selector.PATHS

@@ -195,7 +195,7 @@ def test_pickle_renamed_safetensors_is_refused(registry, monkeypatch, pickler):
         torch.save(state, installed.weights_path)
     else:
         installed.weights_path.write_bytes(pickle.dumps({k: v.numpy() for k, v in state.items()}))
-    from core.models.registry import sha256_file
+    from core.provenance import sha256_file
 
     card = ModelCard.from_dict({**installed.card.to_dict(), "sha256": sha256_file(installed.weights_path)})
     card.save(installed.card_path)
