@@ -37,6 +37,11 @@ class DataConfig:
     p_clean: float = 0.0
     """Share of synthetic pairs left undegraded (teaches the network to leave good photos alone)."""
     p_photometric: float = 0.0
+    defocus_sigma: tuple[float, float] | None = None
+    """Defocus sigma range (px at a 512 px FOV, log-uniform) of the synthetic blur; None = core.degrade's."""
+    clean_extra: bool = False
+    """Also train on clean_extra/ (IDRiD, HEI-MED, LES-AV: other cameras and darker fundi), minus every
+    test split (core.data.splits) and minus the lowest-quality fifth by core.evaluation.noref's score."""
     """Share of pairs that are clean photos under a global photometric shift only (target: the clean
     photo): a darker or differently pigmented fundus is not a degradation (MAGE-NET.md section 6)."""
     scale_main: tuple[int, int] = (440, 600)
@@ -113,6 +118,8 @@ class TrainConfig:
         d = _only_known(cls, data, "")
         if "data" in d:
             dd = _only_known(DataConfig, d["data"], "'data'")
+            if dd.get("defocus_sigma") is not None:
+                dd["defocus_sigma"] = tuple(float(v) for v in dd["defocus_sigma"])
             for k in ("scale_main", "scale_wide"):
                 if k in dd:
                     dd[k] = tuple(int(v) for v in dd[k])

@@ -21,7 +21,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -138,6 +138,45 @@ def real_specs(data: Path, include_test: bool = False) -> list[SourceSpec]:
         if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"):
             specs.append(SourceSpec(f"real/eyepacs/{p.stem}", p))
     return specs
+
+
+def extra_clean_specs(data: Path) -> list[SourceSpec]:
+    """Clean photos of other cameras and populations (clean_extra/: IDRiD, HEI-MED, LES-AV with its
+    vessel labels and masks), minus every fixed test split (core.data.splits)."""
+    from core.data.splits import is_test  # noqa: PLC0415
+
+    root = Path(data) / "clean_extra"
+    specs: list[SourceSpec] = []
+    for name in ("idrid", "hei_med"):
+        for p in sorted((root / name / "images").glob("*")):
+            sid = f"{name}/{p.stem}"
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff") and not is_test(sid, data):
+                specs.append(SourceSpec(sid, p))
+    les = root / "les_av"
+    for p in sorted((les / "images").glob("*")):
+        mask, ves = les / "mask" / f"{p.stem}.png", les / "vessels" / f"{p.stem}.png"
+        specs.append(SourceSpec(f"les_av/{p.stem}", p, mask if mask.exists() else None, ves if ves.exists() else None))
+    return specs
+
+
+def drop_lowest_quality(sources: Sequence[Source], fraction: float) -> list[Source]:
+    """Leave out the `fraction` of sources with the lowest no-reference quality (the mean percentile
+    rank of the site scan's measures): a blurred or badly lit "clean" photo is a poor target."""
+    from core.evaluation.noref import measure_all  # noqa: PLC0415
+    from core.training.site_scan import QUALITY_MEASURES  # noqa: PLC0415
+
+    if not sources or fraction <= 0:
+        return list(sources)
+    rows = []
+    for src in sources:
+        side = min(512, src.side)
+        img, fov, _ = at_scale(src, side)
+        m = measure_all(img, fov)
+        rows.append([m[k] for k in QUALITY_MEASURES])
+    ranks = np.argsort(np.argsort(np.asarray(rows), axis=0), axis=0).mean(axis=1)
+    keep = int(round(len(sources) * (1.0 - fraction)))
+    order = np.argsort(-ranks, kind="stable")[:keep]
+    return [sources[i] for i in sorted(order)]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -368,6 +407,7 @@ class Batch:
     fov: np.ndarray  # (B,1,P,P)
     vessels: np.ndarray  # (B,1,P,P), zeros where no label
     has_vessels: np.ndarray  # (B,) float 0/1
+    photometric: np.ndarray | None = None  # (B,) float 0/1: a photometric pair (exposure is not recoverable)
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -393,6 +433,7 @@ class SyntheticPool:
         combinations: Sequence[str] | None = None,
         p_clean: float = 0.0,
         p_photometric: float = 0.0,
+        defocus_sigma: tuple[float, float] | None = None,
     ) -> None:
         if not sources:
             raise FundusError("No clean training images were found.")
@@ -407,6 +448,11 @@ class SyntheticPool:
         self.combinations = tuple(combinations or COMBINATIONS)
         self.p_clean = float(p_clean)
         """Share of entries left undegraded (input = target), so good photos learn to stay as they are."""
+        from core.degrade import DEFAULT_RANGES  # noqa: PLC0415
+
+        self.ranges = DEFAULT_RANGES if defocus_sigma is None else replace(
+            DEFAULT_RANGES, defocus_sigma=(float(defocus_sigma[0]), float(defocus_sigma[1])))
+        """Degradation ranges; training may narrow the defocus to what real photos show at 512 px."""
         self.p_photometric = float(p_photometric)
         """Share of entries that are clean photos under a global exposure, gamma and white-balance shift
         only (core.degrade.photometric_shift), target the clean photo; combination "photometric"."""
@@ -428,7 +474,7 @@ class SyntheticPool:
 
             combination, (deg, _) = "photometric", photometric_shift(clean, fov, dseed)
         else:
-            deg, _ = degrade(clean, fov, combination, seed=dseed)
+            deg, _ = degrade(clean, fov, combination, seed=dseed, ranges=self.ranges)
         return PoolEntry(
             _to_u8(clean), _to_u8(deg), fov, None if ves is None else _to_u8(ves), src.id, combination
         )
@@ -454,8 +500,10 @@ class SyntheticPool:
         fov = np.zeros((batch, patch, patch), np.float32)
         ves = np.zeros_like(fov)
         has = np.zeros(batch, np.float32)
+        photometric = np.zeros(batch, np.float32)
         for b in range(batch):
             e = self.slots[int(rng.integers(self.size))][1]
+            photometric[b] = float(e.combination == "photometric")
             y0, x0 = random_crop_box(rng, e.fov, patch)
             sl = (slice(y0, y0 + patch), slice(x0, x0 + patch))
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
@@ -472,6 +520,7 @@ class SyntheticPool:
             fov[:, None].copy(),
             ves[:, None].copy(),
             has,
+            photometric,
         )
 
 

@@ -64,6 +64,44 @@ def image_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, edge
     return loss
 
 
+def affine_fitted(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`out` after the per-sample, per-channel gain and offset that best fits it to `target` in `mask`
+    (least squares; differentiable), as core.imaging.measures.structure_psnr scores it."""
+    m = mask.expand_as(out)
+    n = m.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    mo = (out * m).sum(dim=(2, 3), keepdim=True) / n
+    mt = (target * m).sum(dim=(2, 3), keepdim=True) / n
+    cov = ((out - mo) * (target - mt) * m).sum(dim=(2, 3), keepdim=True) / n
+    var = ((out - mo) ** 2 * m).sum(dim=(2, 3), keepdim=True) / n
+    gain = cov / var.clamp_min(1e-6)
+    return gain * (out - mo) + mt
+
+
+_BAND_SIGMAS = (0.015 * 512 / 4, 0.06 * 512 / 4)
+_blurs: dict[tuple[float, str, str], torch.nn.Module] = {}
+
+
+def _masked_blur(x: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    from core.models.structured import MaskedBlur  # noqa: PLC0415 - models import training-free code only
+
+    key = (sigma, str(x.device), str(x.dtype))
+    if key not in _blurs:
+        _blurs[key] = MaskedBlur(sigma).to(device=x.device, dtype=x.dtype)
+    return _blurs[key](x, mask)
+
+
+def bandpass_loss(out: torch.Tensor, target: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+    """Charbonnier of the anatomy-scale band (difference of masked Gaussians at 1/4 resolution)."""
+    o4, t4 = F.avg_pool2d(out, 4), F.avg_pool2d(target, 4)
+    m4 = (F.avg_pool2d(fov, 4) > 0.5).to(out.dtype)
+    lo, hi = _BAND_SIGMAS
+
+    def band(x: torch.Tensor) -> torch.Tensor:
+        return _masked_blur(x, m4, lo) - _masked_blur(x, m4, hi)
+
+    return charbonnier(band(o4) * m4, band(t4) * m4, m4)
+
+
 def structure_bce(logits: torch.Tensor, target: torch.Tensor, fov: torch.Tensor, has_label: torch.Tensor) -> torch.Tensor:
     """BCE of the structure head inside the FOV, only for samples that have a vessel label.
 
@@ -85,6 +123,14 @@ class LossWeights:
     consistency_image: float = 1.0
     consistency_stages: tuple[float, float] = (0.5, 0.5)
     consistency_structure: float = 0.1
+    photometric_plain: float = 1.0
+    """Weight of the plain image loss on photometric pairs (exposure is not recoverable from a photo,
+    so a structured run keeps it weak, e.g. 0.2, and relies on `structure_fit`)."""
+    structure_fit: float = 0.0
+    """Photometric pairs: Charbonnier of the output after the best per-channel gain and offset fit."""
+    bandpass: float = 0.0
+    """Anatomy-scale term: Charbonnier of the band-pass (DoG at 1.5 % and 6 % of a 512 px FOV, at 1/4
+    resolution) of output and target, so the macula, the disc and lesions weigh more."""
 
     @classmethod
     def from_dict(cls, d: dict) -> "LossWeights":
@@ -108,18 +154,39 @@ def supervised_loss(
     vessels: torch.Tensor,
     has_vessels: torch.Tensor,
     w: LossWeights,
+    photometric: torch.Tensor | None = None,
 ) -> LossResult:
-    """Per-stage image losses against the clean target plus the structure BCE."""
+    """Per-stage image losses against the clean target plus the structure BCE.
+
+    `photometric` (B,) marks photometric pairs: their plain loss is weighted by `photometric_plain`
+    and they add `structure_fit`; `bandpass` applies to every pair (after the fit on photometric ones)."""
     total = clean.new_zeros(())
     parts: dict[str, float] = {}
+    sample_w = None
+    if photometric is not None and w.photometric_plain != 1.0:
+        p = photometric.to(fov.dtype).view(-1, 1, 1, 1)
+        sample_w = 1.0 - p + p * w.photometric_plain
     for i, (img, sw) in enumerate(zip(out.stages, w.stages)):
         if not sw:
             continue
         size = img.shape[-2:]
         m = stage_mask(fov, size)
-        li = image_loss(img, downsample_to(clean, size), m, w.edge)
+        li = image_loss(img, downsample_to(clean, size), m if sample_w is None else m * sample_w, w.edge)
         total = total + sw * li
         parts[f"stage{i + 1}"] = float(li.detach())
+    final = out.image
+    if photometric is not None and (w.structure_fit or w.bandpass):
+        p = photometric.to(fov.dtype).view(-1, 1, 1, 1)
+        fitted = affine_fitted(final, clean, fov)
+        if w.structure_fit and float(p.sum()) > 0:
+            lf = charbonnier(fitted * fov, clean * fov, fov * p)
+            total = total + w.structure_fit * lf
+            parts["structure_fit"] = float(lf.detach())
+        final = p * fitted + (1.0 - p) * final
+    if w.bandpass:
+        lb = bandpass_loss(final, clean, fov)
+        total = total + w.bandpass * lb
+        parts["bandpass"] = float(lb.detach())
     if w.structure:
         ls = structure_bce(out.structure_logits, vessels, fov, has_vessels)
         total = total + w.structure * ls

@@ -203,7 +203,8 @@ class Trainer:
             clean_sources, real_sources = self._load_data(clean_sources, real_sources)
         scales = ScaleJitter(d.scale_main, d.scale_wide, d.p_wide)
         self.pool = SyntheticPool(clean_sources, d.pool_size, d.pool_refresh, config.seed, self.info.rank, scales,
-                                  p_clean=d.p_clean, p_photometric=d.p_photometric)
+                                  p_clean=d.p_clean, p_photometric=d.p_photometric,
+                                  defocus_sigma=d.defocus_sigma)
         self.real = RealSampler(real_sources, config.seed, self.info.rank, scales) if self.ts else None
         self.clean_ids = sorted({s.id for s in clean_sources})
         self.real_ids = sorted({s.id for s in real_sources}) if self.ts and real_sources else []
@@ -220,6 +221,11 @@ class Trainer:
         cache = Path(d.cache_dir) if d.cache_dir else user_cache_dir() / "training"
         if clean is None:
             clean = load_sources(train_clean_specs(root), cache, d.max_side)
+            if d.clean_extra:
+                from core.training.datasets import drop_lowest_quality, extra_clean_specs  # noqa: PLC0415
+
+                extra = load_sources(extra_clean_specs(root), cache, d.max_side, skip_unreadable=True)
+                clean = [*clean, *drop_lowest_quality(extra, 0.2)]
         if self.ts and real is None:
             real = load_sources(real_specs(root), cache, d.max_side, skip_unreadable=True)
         return clean, real
@@ -299,6 +305,7 @@ class Trainer:
         batch = self.pool.sample(step, d.batch, d.patch)
         x, y = self._tensor(batch.degraded), self._tensor(batch.clean)
         m, v, hv = self._tensor(batch.fov), self._tensor(batch.vessels), self._tensor(batch.has_vessels)
+        ph = None if batch.photometric is None else self._tensor(batch.photometric)
         lr = self.schedule(step)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
@@ -314,7 +321,7 @@ class Trainer:
             b = x.shape[0]
             sup_out = type(out)(out.image[:b], [s[:b] for s in out.stages], out.structure_logits[:b])
             stu_out = type(out)(out.image[b:], [s[b:] for s in out.stages], out.structure_logits[b:])
-            sup = supervised_loss(sup_out, y, m, v, hv, self.weights)
+            sup = supervised_loss(sup_out, y, m, v, hv, self.weights, ph)
             with torch.no_grad():
                 t_out = self.teacher(r_weak, rm)
             cons = consistency_loss(stu_out, t_out, rm, self.weights)
@@ -327,7 +334,7 @@ class Trainer:
         else:
             out = self.net(x, m)
             sup_out = out
-            sup = supervised_loss(out, y, m, v, hv, self.weights)
+            sup = supervised_loss(out, y, m, v, hv, self.weights, ph)
             loss = sup.total
             parts.update(sup.parts)
         extra = self.extra_loss(step, x, m, sup_out)

@@ -50,7 +50,7 @@ def test_gain_does_not_follow_a_macula_sized_dip() -> None:
     """G varies < 3 % across the dark macula: the fields are too coarse to fill it in."""
     x, m = _macula_image(), _disc()
     for seed in range(3):
-        f = _net(seed, scale=0.5).fields(x, m)
+        f = _net(seed, scale=0.5 / S.LOGIT_SCALE).fields(x, m)
         c = (int(SIDE * 0.5), int(SIDE * 0.55))
         r = int(0.04 * SIDE * 0.96 * 2)
         patch = f.gain[0, :, c[0] - r : c[0] + r, c[1] - r : c[1] + r]

@@ -181,3 +181,22 @@ def test_photometric_shift_is_seeded_and_bounded():
     r = PhotometricRanges()
     assert r.exposure[0] <= pa["exposure"] <= r.exposure[1] and r.gamma[0] <= pa["gamma"] <= r.gamma[1]
     assert 0.0 <= a.min() and a.max() <= 1.0
+
+
+@pytest.mark.data
+def test_extra_clean_sources_leave_every_test_split_out(fundus_data):
+    from core.data.splits import photometric_test, test_ids  # noqa: PLC0415
+
+    specs = ds.extra_clean_specs(fundus_data)
+    ids = {s.id for s in specs}
+    assert not ids & test_ids(fundus_data)
+    held = {p.id for p in photometric_test(fundus_data) if p.dataset in ("idrid", "hei_med")}
+    assert held and len(ids) >= 250  # 332 clean_extra photos minus the held-out ones
+    assert any(s.vessels is not None for s in specs if s.id.startswith("les_av/"))
+
+
+def test_drop_lowest_quality_leaves_out_the_blurred_photo():
+    srcs = tiny_sources(5)
+    blurred = ds.Source("blurred", cv2.GaussianBlur(srcs[0].image, (0, 0), 4), srcs[0].fov, None, srcs[0].native_side)
+    kept = ds.drop_lowest_quality([*srcs, blurred], 1 / 6)
+    assert len(kept) == 5 and "blurred" not in {s.id for s in kept}

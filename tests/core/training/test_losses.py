@@ -100,3 +100,37 @@ def test_supervised_and_consistency_terms():
     assert "cons_stage1" not in off.parts and "cons_structure" not in off.parts
     other = _out(img + 0.2, s1, s2, logits)
     assert consistency_loss(out, other, fov, w).total.item() > cons.total.item() + 0.1
+
+
+def test_affine_fitted_undoes_a_per_channel_gain_and_offset():
+    from core.training.losses import affine_fitted
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    out = target * torch.tensor([0.5, 1.3, 0.8]).view(1, 3, 1, 1) + torch.tensor([0.1, -0.05, 0.0]).view(1, 3, 1, 1)
+    mask = torch.ones(2, 1, 32, 32)
+    assert float((affine_fitted(out, target, mask) - target).abs().max()) < 1e-4
+
+
+def test_photometric_pairs_are_judged_mostly_on_structure():
+    """A globally darker output of a photometric pair costs little; the same output of an ordinary pair costs its
+    full plain loss. The band-pass term sees a blotch that a per-channel fit cannot remove."""
+    from types import SimpleNamespace
+
+    from core.training.losses import LossWeights, supervised_loss
+
+    torch.manual_seed(1)
+    clean = 0.2 + 0.6 * torch.rand(1, 3, 64, 64)
+    fov = torch.ones(1, 1, 64, 64)
+    no = torch.zeros(1, 1, 64, 64), torch.zeros(1)
+    dark = clean * 0.6
+    w = LossWeights(stages=(0.0, 0.0, 1.0), edge=0.0, structure=0.0, photometric_plain=0.2, structure_fit=1.0, bandpass=1.0)
+
+    def loss(img, photometric):
+        out = SimpleNamespace(stages=[img[..., ::4, ::4], img[..., ::2, ::2], img], image=img, structure_logits=None)
+        return float(supervised_loss(out, clean, fov, *no, w, torch.tensor([photometric])).total)
+
+    assert loss(dark, 1.0) < 0.35 * loss(dark, 0.0)
+    blotch = clean.clone()
+    blotch[..., 16:40, 16:40] += 0.2
+    assert loss(blotch, 1.0) > loss(clean * 1.0, 1.0) + 0.01
