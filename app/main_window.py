@@ -44,6 +44,9 @@ from app.viewer.compare import MODE_TITLES, MODES, CompareViewer
 from app.viewer.levels import channel_histograms
 from app.viewer.levels_panel import LevelsPanel
 from app.viewer.overlays import difference_layer, vessel_layer, warning_boxes
+from app.what_changed_panel import WhatChangedPanel
+from core.what_changed import KINDS as WHAT_CHANGED_KINDS
+from core.what_changed import heat_layer
 from app.workers import EngineClient, LoaderClient, default_enhancer_factory, default_segmenter_factory
 from core import DISCLAIMER
 from core.imaging.suffixes import find_photos, name_patterns
@@ -171,6 +174,10 @@ class MainWindow(QMainWindow):
         self.enhance_dock = self._dock("Enhancement", "enhanceDock", self.enhance_panel, right, scroll=True)
         self.vessel_dock = self._dock("Vessels", "vesselDock", self.vessel_panel, right, scroll=True)
         self.levels_dock = self._dock("Display levels", "levelsDock", self.levels_panel, right)
+        self.what_changed_panel = WhatChangedPanel()
+        self.what_changed_dock = self._dock("What changed", "whatChangedDock", self.what_changed_panel, right, scroll=True)
+        self.tabifyDockWidget(self.levels_dock, self.what_changed_dock)
+        self.levels_dock.raise_()
         self.resizeDocks([self.images_dock], [250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.enhance_dock], [300], Qt.Orientation.Horizontal)
 
@@ -253,7 +260,7 @@ class MainWindow(QMainWindow):
             m.addAction(a)
         m.addSeparator()
         panels = m.addMenu("Panels")
-        for dock in (self.images_dock, self.enhance_dock, self.vessel_dock, self.levels_dock):
+        for dock in (self.images_dock, self.enhance_dock, self.vessel_dock, self.levels_dock, self.what_changed_dock):
             panels.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Enhance")
         for a in (self.act_enhance, self.act_cancel, self.act_vessels):
@@ -313,6 +320,7 @@ class MainWindow(QMainWindow):
         self.vessel_panel.options_changed.connect(v.set_overlay_options)
         self.vessel_panel.opacity_changed.connect(self._opacity_changed)
         self.vessel_panel.compute_requested.connect(self.compare_vessels)
+        self.what_changed_panel.layer_changed.connect(lambda _kind: self._show_what_changed())
         self.levels_panel.levels_changed.connect(v.set_levels)
         w = self.engine.worker
         w.model_ready.connect(self._on_model_ready)
@@ -686,9 +694,28 @@ class MainWindow(QMainWindow):
         result = self.results.fetch(self.cache_key())
         self._show_result(result)
 
+    def _show_what_changed(self) -> None:
+        """The chosen field of the current result as a heat map on the enhanced photo (or none)."""
+        kind = self.what_changed_panel.layer
+        wc = getattr(self.result, "what_changed", None)
+        if kind not in WHAT_CHANGED_KINDS or wc is None or self.image is None:
+            self.viewer.set_what_changed(None)
+            return
+        self.viewer.set_what_changed(heat_layer(getattr(wc, kind), wc.fov, kind, self.image.pixels.shape[:2]))
+
+    def _update_what_changed(self, result: Any) -> None:
+        wc = getattr(result, "what_changed", None)
+        if result is None:
+            reason = "Enhance a photo to see what the model changed."
+        else:
+            reason = "This model predates the structured MAGE-Net: it has no fields to show."
+        self.what_changed_panel.set_available(wc is not None, reason, None if wc is None else wc.ranges)
+        self._show_what_changed()
+
     def _show_result(self, result: Any) -> None:
         self.result = result
         self.viewer.set_guard_warning(getattr(result, "guard_message", None))
+        self._update_what_changed(result)
         if result is None:
             self.viewer.set_enhanced(None)
             self.levels_panel.set_image("enhanced", None, self.image.max_value if self.image else 255)

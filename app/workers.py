@@ -224,6 +224,11 @@ class EngineWorker(QObject):
                 progress=lambda d, t, m: self.progress.emit(job, int(d), int(t), str(m)),
                 should_stop=stop,
             )
+            if getattr(self.enhancer, "is_structured", False) and not stop():
+                try:  # the "What changed" view; the enhancement stands without it
+                    result.what_changed = self.enhancer.what_changed(image)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("the 'What changed' fields could not be computed: %s", exc, exc_info=True)
         except Cancelled:
             self.cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001

@@ -76,6 +76,7 @@ class EnhancementResult:
     guard_flagged: bool = False  # below the model's threshold: show core.guard.GUARD_MESSAGE, never block
     guard_threshold: float | None = None
     guard_threshold_source: str = "default"  # "model card" or "default" (card without a calibration)
+    what_changed: "WhatChanged | None" = None  # the structured model's fields, when asked for (the viewer)
 
     @property
     def guard_message(self) -> str | None:
@@ -107,6 +108,7 @@ class EnhancementResult:
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
                 "inference_path": self.inference_path,
                 "guard": self.guard_record(),
+                **({"fields": self.what_changed.to_dict()} if self.what_changed is not None else {}),
             },
         )
 

@@ -71,6 +71,7 @@ class CompareViewer(QWidget):
         self.overlays: dict[str, np.ndarray | None] = {"before": None, "after": None, "difference": None}
         self.show_overlay = {"before": True, "after": True, "difference": False}
         self.overlays_on = True
+        self.what_changed: np.ndarray | None = None  # RGBA heat map of the model's fields (core.what_changed)
         self.opacity = 0.6
         self.boxes: list[tuple[int, int, int, int]] = []
         self._flicker_timer = QTimer(self)
@@ -91,6 +92,7 @@ class CompareViewer(QWidget):
         self.levels = {k: DisplayLevels.identity(max_value) for k in self.levels}
         self._disp = {"original": None, "enhanced": None}
         self.overlays = {"before": None, "after": None, "difference": None}
+        self.what_changed = None
         self.boxes = []
         self.set_guard_warning(None)
         if pixels is not None:
@@ -108,6 +110,11 @@ class CompareViewer(QWidget):
             self.guard_banner.show()
         else:
             self.guard_banner.hide()
+
+    def set_what_changed(self, layer: np.ndarray | None) -> None:
+        """Show an RGBA heat map of what the model changed on the enhanced photo (None: the vessel overlays)."""
+        self.what_changed = layer
+        self._refresh()
 
     def set_enhanced(self, pixels: np.ndarray | None, title: str = "Enhanced") -> None:
         self.enhanced = pixels
@@ -191,7 +198,10 @@ class CompareViewer(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _overlay(self, which: str) -> np.ndarray | None:
-        """The overlay layer drawn on the original ('before') or enhanced ('after') photo."""
+        """The overlay layer drawn on the original ('before') or enhanced ('after') photo; the
+        "What changed" map, when one is chosen, takes the enhanced photo's place."""
+        if self.what_changed is not None:
+            return self.what_changed if which == "enhanced" else None
         if not self.overlays_on:
             return None
         if self.show_overlay["difference"] and self.overlays["difference"] is not None:

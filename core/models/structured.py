@@ -34,13 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MIN_GAIN = 0.5
-MAX_GAIN = 3.0
-MAX_VEIL_FRACTION = 0.9
-"""V <= 0.9 x the local minimum of x: the darkest structure keeps at least a tenth of its level."""
-MAX_DETAIL_GAIN = 2.5
-MAX_DEBLUR = 0.04
-"""Largest deblurring residual (before high-pass), in image units."""
+from core.structured_bounds import MAX_DEBLUR, MAX_DETAIL_GAIN, MAX_GAIN, MAX_VEIL_FRACTION, MIN_GAIN  # noqa: F401
 FINE_SIGMA = 1.5
 """px at the working resolution: the fine (sharpening) band is x - blur(x, 1.5)."""
 CONTRAST_SIGMA = 6.0
