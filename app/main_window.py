@@ -43,7 +43,7 @@ from app.style import DISCLAIMER_STYLE, mono_font
 from app.viewer.compare import MODE_TITLES, MODES, CompareViewer
 from app.viewer.levels import channel_histograms
 from app.viewer.levels_panel import LevelsPanel
-from app.viewer.overlays import difference_layer, vessel_layer, warning_boxes
+from app.viewer.overlays import difference_layer, premultiplied_bgra, vessel_layer, warning_boxes
 from app.what_changed_panel import WhatChangedPanel
 from core.what_changed import KINDS as WHAT_CHANGED_KINDS
 from core.what_changed import heat_layer
@@ -701,7 +701,7 @@ class MainWindow(QMainWindow):
         if kind not in WHAT_CHANGED_KINDS or wc is None or self.image is None:
             self.viewer.set_what_changed(None)
             return
-        self.viewer.set_what_changed(heat_layer(getattr(wc, kind), wc.fov, kind, self.image.pixels.shape[:2]))
+        self.viewer.set_what_changed(premultiplied_bgra(heat_layer(getattr(wc, kind), wc.fov, kind, self.image.pixels.shape[:2])))
 
     def _update_what_changed(self, result: Any) -> None:
         wc = getattr(result, "what_changed", None)

@@ -22,7 +22,7 @@ HINTS = {
 }
 
 
-def legend_pixmap(kind: str, width: int = 180, height: int = 14) -> QPixmap:
+def legend_pixmap(kind: str, width: int = 150, height: int = 14) -> QPixmap:
     """The legend's colour bar, over a mid-grey so transparency reads as "unchanged"."""
     pm = QPixmap(width, height)
     pm.fill(QColor(90, 90, 90))

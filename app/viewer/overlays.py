@@ -45,3 +45,13 @@ def warning_boxes(comparison: Any, pad: int = 6) -> list[tuple[int, int, int, in
         x0, y0, x1, y1 = (int(v) for v in region.bbox)
         boxes.append((x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad))
     return boxes
+
+
+def premultiplied_bgra(rgba: np.ndarray) -> np.ndarray:
+    """A straight-alpha RGBA uint8 layer (e.g. core.what_changed.heat_layer) in the canvas's
+    premultiplied BGRA: colours above their alpha would overflow into other hues."""
+    a = rgba[..., 3:4].astype(np.uint16)
+    out = np.empty_like(rgba)
+    out[..., :3] = ((rgba[..., 2::-1].astype(np.uint16) * a + 127) // 255).astype(np.uint8)
+    out[..., 3] = rgba[..., 3]
+    return out

@@ -206,3 +206,15 @@ def test_side_by_side_views_are_equal_halves(qtbot):
     v.set_mode("side")
     qtbot.wait(50)
     assert abs(v.left.width() - v.right.width()) <= 1
+
+
+def test_premultiplied_bgra_keeps_colours_within_their_alpha():
+    import numpy as np
+
+    from app.viewer.overlays import premultiplied_bgra
+
+    rgba = np.array([[[245, 140, 20, 64], [40, 110, 230, 255]]], np.uint8)
+    out = premultiplied_bgra(rgba)
+    assert np.all(out[..., :3] <= out[..., 3:4])
+    assert tuple(out[0, 1]) == (230, 110, 40, 255)  # BGR order, unchanged at full alpha
+    assert tuple(out[0, 0, :3]) == (5, 35, 61)
