@@ -430,6 +430,7 @@ def vessel_recovery(
     for d_index, dataset in enumerate(datasets):
         tag = "drive" if dataset == "drive_test" else "hrf"
         cache: dict[int, np.ndarray] = {}  # photo k of the set, degraded once, shared by every method
+        samples: dict = {}  # the photos and labels as read, shared by every method
         rows: dict[str, Any] = {}
         runs: list[tuple[str, Any]] = [("clean", None), ("degraded input", _degrader(tag, combos, cache))]
         runs += [(name, _degrader(tag, combos, cache, then=fn)) for name, fn in methods.items()]
@@ -437,7 +438,7 @@ def vessel_recovery(
             check_stop(should_stop)
             report(progress, d_index * runs_per_set + i, total, f"vessels {dataset}: {name}")
             r = evaluate_vessels(segmenter, dataset, transform, data_root=data_root, should_stop=should_stop,
-                                 ids=list(ids[dataset]) if ids and dataset in ids else None)
+                                 ids=list(ids[dataset]) if ids and dataset in ids else None, samples=samples)
             rows[name] = {k: float(r[k]) for k in keys if k in r}
             if name != "clean":
                 rows[name]["auc_by_combination"] = _auc_by_combination(r["per_image"], combos)

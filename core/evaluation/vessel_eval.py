@@ -21,14 +21,26 @@ from core.progress import ProgressCallback, StopCallback, check_stop, report
 Transform = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb float [0,1], fov) -> rgb float
 
 
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Exact ROC AUC (core.evaluation.metrics, mid-ranks for ties); NaN when a class is absent."""
-    from core.evaluation.metrics import roc_auc as _auc  # noqa: PLC0415 - shared with the other tables
+AUC_LEVELS = 1 << 20
+"""Vessel probabilities are in [0, 1]: scored on 2^20 levels, so the AUC is a counting pass instead of
+a sort of millions of pixels (an 8 MP HRF photo: 1.5 s -> 0.1 s; evaluate scores ~100 such maps).
+Probabilities closer than 1e-6 count as tied; the AUC moves by less than 1e-5 (tested against the
+exact mid-rank AUC)."""
 
-    try:
-        return float(_auc(np.asarray(scores).ravel(), np.asarray(labels, dtype=bool).ravel()))
-    except ValueError:
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of probabilities in [0, 1] (Mann-Whitney U on AUC_LEVELS levels, ties count one half);
+    NaN when a class is absent."""
+    y = np.asarray(labels, dtype=bool).ravel()
+    q = np.clip(np.asarray(scores, np.float32).ravel(), 0.0, 1.0)
+    q = (q * np.float32(AUC_LEVELS - 1) + np.float32(0.5)).astype(np.int64)
+    pos = np.bincount(q[y], minlength=AUC_LEVELS).astype(np.float64)
+    neg = np.bincount(q[~y], minlength=AUC_LEVELS).astype(np.float64)
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
+    below = np.cumsum(neg) - neg  # background pixels strictly below each level
+    return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
 
 
 def binary_scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -83,8 +95,12 @@ def evaluate_vessels(
     ids: Optional[list[str]] = None,
     progress: Optional[ProgressCallback] = None,
     should_stop: Optional[StopCallback] = None,
+    samples: Optional[dict] = None,
 ) -> dict[str, Any]:
     """AUC / accuracy / IoU / Dice (pooled inside the FOV) of `segmenter` on an evaluation set.
+
+    samples: a dict the caller keeps across calls, so each photo and label is read once for all
+    the methods of a table (an HRF photo takes ~1 s to decode).
 
     segmenter: a core.vessels.VesselSegmenter (needs `.probability(rgb, fov)` and `.threshold`).
     transform: applied to each clean photo (float RGB [0,1], fov) before segmentation.
@@ -106,7 +122,14 @@ def evaluate_vessels(
     for k, sid in enumerate(ids):
         check_stop(should_stop)
         report(progress, k, len(ids), f"{dataset} {sid}")
-        s = load_sample(root, kind, sid)
+        key = (str(root), kind, sid)
+        s = samples.get(key) if samples is not None else None
+        if s is None:
+            s = load_sample(root, kind, sid)
+            if samples is not None:
+                for a in (s.rgb, s.fov, s.label):
+                    a.flags.writeable = False  # shared by every method: none may change it
+                samples[key] = s
         rgb = s.rgb if transform is None else np.clip(np.asarray(transform(s.rgb, s.fov), np.float32), 0, 1)
         prob = segmenter.probability(rgb, s.fov)
         p, y = prob[s.fov], s.label[s.fov]

@@ -21,6 +21,15 @@ def test_roc_auc_matches_pair_counting_with_ties():
     assert math.isnan(roc_auc(s, np.zeros(300, bool)))
 
 
+def test_counting_auc_matches_the_exact_mid_rank_auc():
+    from core.evaluation.metrics import roc_auc as exact
+
+    rng = np.random.default_rng(1)
+    y = rng.random(200_000) < 0.12
+    s = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1).astype(np.float32)
+    assert abs(roc_auc(s, y) - exact(s, y)) < 1e-5
+
+
 def test_binary_scores_by_hand():
     p = np.array([1, 1, 0, 0, 1], bool)
     y = np.array([1, 0, 0, 1, 1], bool)
