@@ -18,7 +18,7 @@ OFF = "off"
 HINTS = {
     "gain": "Blue: darkened, orange: brightened, clear: left as it was.",
     "veil": "Violet: haze (veil) subtracted before the gain.",
-    "detail_gain": "Green: fine detail and local contrast strengthened.",
+    "detail_gain": "Green: fine detail and local contrast strengthened; grey-blue: softened (noise).",
 }
 
 

@@ -6,7 +6,8 @@ blood and lesion colours as far as a heat map can:
 
 - illumination gain: diverging on a log scale, blue where the photo was darkened, orange where
   it was brightened, transparent where it was left alone (gain 1);
-- veil removed and detail gain: sequential violet and green, transparent at zero.
+- veil removed: violet; detail gain: green where sharpened, pale grey-blue where softened;
+  both transparent at zero.
 
 Opacity grows with the size of the change, so an untouched region shows the photo itself.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.structured_bounds import MAX_DETAIL_GAIN, MAX_GAIN, MIN_GAIN
+from core.structured_bounds import MAX_DETAIL_GAIN, MAX_GAIN, MIN_DETAIL_GAIN, MIN_GAIN
 
 KINDS = ("gain", "veil", "detail_gain")
 LABELS = {
@@ -31,6 +32,7 @@ _DARKER = np.array([40, 110, 230], np.float32)  # blue
 _BRIGHTER = np.array([245, 140, 20], np.float32)  # orange
 _VEIL = np.array([150, 70, 220], np.float32)  # violet
 _DETAIL = np.array([40, 200, 90], np.float32)  # green
+_SMOOTHED = np.array([170, 170, 200], np.float32)  # pale grey-blue: detail softened (noise)
 MAX_VEIL_SHOWN = 0.3
 """Veil (image units) drawn at full strength; more is shown the same."""
 
@@ -49,8 +51,8 @@ def _strength(kind: str, values: np.ndarray) -> np.ndarray:
         return np.where(lg >= 0, lg / math.log(MAX_GAIN), lg / -math.log(MIN_GAIN))
     if kind == "veil":
         return np.clip(values / MAX_VEIL_SHOWN, 0.0, 1.0)
-    if kind == "detail_gain":
-        return np.clip(values / MAX_DETAIL_GAIN, 0.0, 1.0)
+    if kind == "detail_gain":  # signed: negative = smoothed
+        return np.where(values >= 0, values / MAX_DETAIL_GAIN, values / -MIN_DETAIL_GAIN).clip(-1.0, 1.0)
     raise ValueError(f"unknown field {kind!r}; choose one of {', '.join(KINDS)}")
 
 
@@ -59,6 +61,8 @@ def _colour(kind: str, s: np.ndarray) -> np.ndarray:
     a = np.abs(s)
     if kind == "gain":
         rgb = np.where((s >= 0)[..., None], _BRIGHTER, _DARKER)
+    elif kind == "detail_gain":
+        rgb = np.where((s >= 0)[..., None], _DETAIL, _SMOOTHED)
     else:
         rgb = np.broadcast_to(_VEIL if kind == "veil" else _DETAIL, (*s.shape, 3))
     alpha = 255.0 * np.sqrt(a)  # small changes stay visible
@@ -85,7 +89,7 @@ def legend(kind: str) -> list[LegendStop]:
         values = [0.0, 0.1, 0.2, MAX_VEIL_SHOWN]
         labels = ["0", "0.1", "0.2", f"\u2265{MAX_VEIL_SHOWN:g}"]
     else:
-        values = [0.0, 0.5, 1.0, 2.0, MAX_DETAIL_GAIN]
+        values = [MIN_DETAIL_GAIN, 0.0, 0.5, 1.0, 2.0, MAX_DETAIL_GAIN]
         labels = [f"{v:g}" for v in values]
     rgba = _colour(kind, _strength(kind, np.asarray(values, np.float32)))
     return [LegendStop(float(v), tuple(int(round(c)) for c in rgba[i]), lab) for i, (v, lab) in enumerate(zip(values, labels))]

@@ -5,7 +5,7 @@ bright orange-red targets learned that "a dark region is a degradation" and pain
 bright patches, filled in the dark macula and faded the disc on darker fundi. This
 form bounds what the network can do:
 
-- **G** (per-channel gain, 0.5-3x) and **V** (veil, at most 0.9 x a smoothed local
+- **G** (per-channel gain, 0.5-3x) and **V** (veil, -0.1 to 0.9 x a smoothed local
   minimum of x) are fields predicted on a coarse grid of cells ``cell_px`` wide
   (80 px at the 512 px working FOV: about 1/6 of the diameter) and brought to full
   size by plain bicubic interpolation of their logits, then bounded. Never guided by
@@ -13,11 +13,11 @@ form bounds what the network can do:
   interpolation keeps every inference path exportable. They fix exposure, colour
   cast, vignetting, dark patches, rim glow and cataract veil.
 - **D** (the RSP stage's contribution) is a bounded correction of x's own
-  high-frequency bands: non-negative gains (0-``max_detail_gain``) on a fine band
+  high-frequency bands: gains of -0.3 to 2.5 on a fine band
   (x minus a 1.5 px blur: sharpening) and a local-contrast band (1.5 px minus 6 px
   blur), on a grid of 8 px cells, plus a small deblurring residual that is itself
-  high-passed. D has no local mean, so it cannot add broad shading; with
-  non-negative gains it can strengthen structure x has, never invert it.
+  high-passed. D has no local mean, so it cannot add broad shading; a gain above -1
+  can strengthen or soften structure x has, never invert it.
 
 Cells are fixed in pixels of the working resolution, not fractions of the input, so
 a network trained on patches sees the same cell size as one run on a whole photo.
@@ -34,7 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.structured_bounds import MAX_DEBLUR, MAX_DETAIL_GAIN, MAX_GAIN, MAX_VEIL_FRACTION, MIN_GAIN  # noqa: F401
+from core.structured_bounds import (  # noqa: F401 - re-exported
+    MAX_DEBLUR,
+    MAX_DETAIL_GAIN,
+    MAX_GAIN,
+    MAX_VEIL_FRACTION,
+    MIN_DETAIL_GAIN,
+    MIN_GAIN,
+    MIN_VEIL_FRACTION,
+)
 FINE_SIGMA = 1.5
 """px at the working resolution: the fine (sharpening) band is x - blur(x, 1.5)."""
 CONTRAST_SIGMA = 6.0
@@ -43,8 +51,10 @@ MIN_WINDOW = 9
 """Local-minimum window at 1/4 resolution (36 px at the working resolution)."""
 _IDENTITY_GAIN_LOGIT = math.log((0.0 - math.log(MIN_GAIN)) / (math.log(MAX_GAIN) - 0.0))
 """Logit at which the bounded log-gain is exactly 0 (gain 1)."""
-_OFF_LOGIT = -6.0
-"""Start of the veil and detail logits: sigmoid(-6) = 0.25 %, i.e. practically off."""
+_VEIL_IDENTITY_LOGIT = math.log(-MIN_VEIL_FRACTION / MAX_VEIL_FRACTION)
+"""Logit at which the veil is exactly 0."""
+_DETAIL_IDENTITY_LOGIT = math.log(-MIN_DETAIL_GAIN / MAX_DETAIL_GAIN)
+"""Logit at which both detail gains are exactly 0."""
 LOGIT_SCALE = 4.0
 """The heads' last layers are multiplied by this: Adam moves a parameter by about the learning rate
 per step whatever its gradient, so a logit that starts at -6 and must reach about -1 would need
@@ -55,8 +65,8 @@ class Fields(NamedTuple):
     """The fields of one pass, at the input's size: what the "What changed" view shows."""
 
     gain: torch.Tensor  # (B,3,H,W) in [MIN_GAIN, MAX_GAIN]
-    veil: torch.Tensor  # (B,3,H,W) >= 0
-    detail_gain: torch.Tensor  # (B,2,H,W) in [0, MAX_DETAIL_GAIN]: fine band, local-contrast band
+    veil: torch.Tensor  # (B,3,H,W), MIN_VEIL_FRACTION..MAX_VEIL_FRACTION x the local minimum
+    detail_gain: torch.Tensor  # (B,2,H,W) in [MIN_DETAIL_GAIN, MAX_DETAIL_GAIN]: fine band, local-contrast band
     detail: torch.Tensor  # (B,3,H,W): D itself
 
 
@@ -132,7 +142,7 @@ class FieldHead(nn.Module):
         self.to_logits = nn.Conv2d(hidden, 6, 1)
         nn.init.zeros_(self.to_logits.weight)
         with torch.no_grad():
-            self.to_logits.bias.copy_(torch.tensor([_IDENTITY_GAIN_LOGIT] * 3 + [_OFF_LOGIT] * 3) / LOGIT_SCALE)
+            self.to_logits.bias.copy_(torch.tensor([_IDENTITY_GAIN_LOGIT] * 3 + [_VEIL_IDENTITY_LOGIT] * 3) / LOGIT_SCALE)
 
     def forward(self, f1: torch.Tensor, f2_at4: torch.Tensor, x4: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
         k = self.k
@@ -159,7 +169,7 @@ class DetailHead(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         with torch.no_grad():
-            self.to_gains[-1].bias.fill_(_OFF_LOGIT / LOGIT_SCALE)
+            self.to_gains[-1].bias.fill_(_DETAIL_IDENTITY_LOGIT / LOGIT_SCALE)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain logits on 8 px cells (B,2,h/8,w/8), residual (B,3,H,W) in +-MAX_DEBLUR)."""
@@ -192,12 +202,12 @@ class StructuredOutput(nn.Module):
         x4 = F.avg_pool2d(x, 4)
         m4 = F.avg_pool2d(mask, 4)
         lmin = F.interpolate(local_minimum(x4, (m4 > 0.5).to(x.dtype)), size=size, mode="bilinear", align_corners=False)
-        veil = MAX_VEIL_FRACTION * torch.sigmoid(z[:, 3:]) * lmin
+        veil = (MIN_VEIL_FRACTION + (MAX_VEIL_FRACTION - MIN_VEIL_FRACTION) * torch.sigmoid(z[:, 3:])) * lmin
         base = torch.maximum(x - veil, (1.0 - MAX_VEIL_FRACTION) * x)
         b1 = self.fine(x, mask)
         b2 = self.contrast(x, mask)
         fine_band, contrast_band = x - b1, b1 - b2
-        a = MAX_DETAIL_GAIN * torch.sigmoid(
+        a = MIN_DETAIL_GAIN + (MAX_DETAIL_GAIN - MIN_DETAIL_GAIN) * torch.sigmoid(
             F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
         )
         r = residual - self.contrast(residual, mask)

@@ -43,7 +43,7 @@ def test_fresh_network_is_close_to_identity() -> None:
     x, m = _macula_image(), _disc()
     with torch.no_grad():
         out = _net()(x, m).image
-    assert float((out - x).abs().max()) < 0.01
+    assert float((out - x).abs().max()) < 1e-4  # the heads start exactly at the identity
 
 
 def test_gain_does_not_follow_a_macula_sized_dip() -> None:
@@ -62,8 +62,9 @@ def test_adversarial_fields_stay_bounded_and_smooth() -> None:
     x, m = torch.rand(1, 3, SIDE, SIDE) * _disc(), _disc()
     f = _net(1, scale=5.0).fields(x, m)
     assert float(f.gain.min()) >= S.MIN_GAIN - 1e-5 and float(f.gain.max()) <= S.MAX_GAIN + 1e-5
-    assert float(f.veil.min()) >= 0.0
-    assert float(f.detail_gain.min()) >= 0.0 and float(f.detail_gain.max()) <= S.MAX_DETAIL_GAIN + 1e-5
+    assert float(f.veil.min()) >= S.MIN_VEIL_FRACTION - 1e-5
+    assert float(f.detail_gain.min()) >= S.MIN_DETAIL_GAIN - 1e-5
+    assert float(f.detail_gain.max()) <= S.MAX_DETAIL_GAIN + 1e-5
     # Smooth: the log-gain changes little from one pixel to the next (cells are 80 px wide).
     lg = torch.log(f.gain[0])
     step = max(float((lg[:, 1:] - lg[:, :-1]).abs().max()), float((lg[:, :, 1:] - lg[:, :, :-1]).abs().max()))
@@ -88,7 +89,7 @@ def test_detail_cannot_move_a_regions_mean_level() -> None:
 
 
 def test_structured_output_never_inverts_darker_structure() -> None:
-    """With non-negative detail gains and a monotone base, a vessel stays darker than its background."""
+    """With detail gains above -1 and a monotone base, a vessel stays darker than its background."""
     x = _macula_image().clone()
     x[..., 100:104, 40:200] *= 0.6  # a horizontal vessel
     m = _disc()
