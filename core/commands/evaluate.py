@@ -18,6 +18,23 @@ import time
 from pathlib import Path
 
 
+RESERVED_LABELS = ("degraded input", "input", "clean")
+"""Row names of the report that are not baselines but would collide with a model's label just the same."""
+
+
+def label_clash(label: str, models: dict) -> str | None:
+    """Why this model label cannot be used, or None: a label equal to a baseline's or another model's
+    name would silently merge two rows of every table (a model called "structured" once replaced the
+    classical structured baseline's row)."""
+    from core.evaluation.baselines import BASELINES  # noqa: PLC0415 - the parser stays torch-free
+
+    if label in BASELINES or label in RESERVED_LABELS:
+        return f"the label {label!r} is the name of a baseline row; choose another (e.g. {label}-model)"
+    if label in models:
+        return f"the label {label!r} is given twice"
+    return None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="run the evaluation protocol (synthetic, native, clean, real, vessels, do no harm)")
     p.add_argument("--models", nargs="*", metavar="LABEL=MODEL",
@@ -97,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
             label, sep, spec = item.partition("=")
             if not sep:
                 label, spec = Path(item).stem, item
+            clash = label_clash(label, models)
+            if clash:
+                print(f"error: {clash}", file=sys.stderr)
+                return 2
             models[label], cards[label] = load_model(spec)
     except FundusError as exc:
         print(f"error: {exc}", file=sys.stderr)
