@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ImageReadError, UnsupportedImageError
-from core.imaging.reader import check_dimensions, damaged_error, grayscale_error, scale_to_container
+from core.imaging.pixel_checks import check_dimensions, damaged_error, grayscale_error, scale_to_container
 
 _COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "PALETTE COLOR"}
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from core.inference.backends import ChannelsLastBackend, cpu_bf16_supported, find_compiler, torch_threads
 from core.inference.graph import inference_graph
+from core.inference.machine import cpu_name
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,6 @@ AOT_PATHS = ("aot", "aot_bf16")
 
 class PackageMissing(RuntimeError):
     """The network has not been compiled for this input side, precision and thread count yet."""
-
-
-def _cpu_id() -> str:
-    from core.inference.selector import _cpu_name  # noqa: PLC0415 - one definition of "this CPU"
-
-    return _cpu_name()
 
 
 def package_dir() -> Path:
@@ -56,7 +51,7 @@ def package_dir() -> Path:
 def package_path(model_key: str, size: int, bf16: bool, threads: int) -> Path:
     """Where the package for these settings lives (whether or not it exists yet)."""
     torch_ver = torch.__version__.split("+")[0]
-    cpu = hashlib.sha256(_cpu_id().encode()).hexdigest()[:8]
+    cpu = hashlib.sha256(cpu_name().encode()).hexdigest()[:8]
     precision = "bf16" if bf16 else "fp32"
     name = f"{model_key[:24]}-{size}-{precision}-t{threads}-torch{torch_ver}-cpu{cpu}.pt2"
     return package_dir() / name

@@ -39,6 +39,7 @@ from core.inference.backends import (
 )
 from core.inference.aot import AOT_PATHS, AotBackend, AotBF16Backend, PackageMissing, built_packages
 from core.inference.cuda import CudaBackend, CudaBF16Backend, CudaFP16Backend
+from core.inference.machine import cpu_name
 from core.inference.onnx_backend import OnnxRuntimeBackend, ort_version
 from core.errors import Cancelled
 from core.progress import StopCallback, check_stop
@@ -123,22 +124,11 @@ def psnr_db(a: torch.Tensor, b: torch.Tensor, fov: torch.Tensor | None = None) -
     return float("inf") if mse <= 0 else float(10.0 * np.log10(1.0 / mse))
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_descriptor(device: str) -> dict[str, Any]:
     """What makes timings differ between machines (part of the cache key)."""
     desc: dict[str, Any] = {
         "device": device,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "onnxruntime": ort_version(),
