@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.batch.measures import Measurer, thumbnail_jpeg
-from core.batch.memory import release_free_memory
+from core.memory import release_free_memory
 from core.batch.queue import BatchQueue, Job, settings_key
 from core.errors import Cancelled, FundusError, ImageReadError
 from core.progress import ProgressCallback, StopCallback

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.batch.memory import rss_mb
+from core.memory import rss_mb
 from core.choices import MODES
 from core.imaging.synthetic import synthetic_photo
 

@@ -63,7 +63,7 @@ class EvalPhoto:
 def load_split(photos: Sequence[Any], size: int = 512, limit: int | None = None) -> tuple[list[EvalPhoto], list[str]]:
     """The split's photos (core.data.splits.SplitPhoto) framed as the Enhancer frames them and resized so
     the FOV square is `size` px; returns (photos, ids left out because they are missing or have no FOV)."""
-    from core.training.datasets import SourceSpec, at_scale, load_source  # noqa: PLC0415
+    from core.data.sources import SourceSpec, at_scale, load_source  # noqa: PLC0415
 
     out: list[EvalPhoto] = []
     skipped: list[str] = []

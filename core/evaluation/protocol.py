@@ -139,7 +139,7 @@ def load_test_images(
     cache_dir: Path | None = None,
 ) -> list[TestImage]:
     """The synthetic test set (DRIVE test 01-20, HRF 09-10 of each class) at the working size."""
-    from core.training.datasets import at_scale, clean_spec, load_source, test_clean_specs  # noqa: PLC0415
+    from core.data.sources import at_scale, clean_spec, load_source, test_clean_specs  # noqa: PLC0415
 
     specs = test_clean_specs(data_root) if ids is None else [clean_spec(data_root, i) for i in ids]
     out = []
@@ -152,7 +152,7 @@ def load_test_images(
 
 def load_real_images(data_root: Path, limit: int | None = None) -> list[RealImage]:
     """Every photo in real_lowquality/ at its own resolution, with its FOV mask where one exists."""
-    from core.training.datasets import read_gray, read_rgb, real_specs  # noqa: PLC0415
+    from core.data.sources import read_gray, read_rgb, real_specs  # noqa: PLC0415
 
     out = []
     for spec in real_specs(data_root, include_test=True)[: limit or None]:
@@ -254,7 +254,7 @@ def native_table(
     """FOV PSNR / SSIM at native resolution (HRF), one fixed combination per photo unless `all_combinations`."""
     from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
     from core.evaluation.metrics import psnr, ssim  # noqa: PLC0415
-    from core.training.datasets import read_gray, read_rgb  # noqa: PLC0415
+    from core.data.sources import read_gray, read_rgb  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
     natives = [i for i in images if i.native is not None]
@@ -487,7 +487,7 @@ def run_protocol(
     if test_images is None:
         ids = None
         if options.quick:
-            from core.training.datasets import TEST_DRIVE_IDS  # noqa: PLC0415
+            from core.data.splits import TEST_DRIVE_IDS  # noqa: PLC0415
 
             ids = [*TEST_DRIVE_IDS[:4], "hrf/09_h", "hrf/09_g", "hrf/09_dr"]
         test_images = load_test_images(data_root, ids)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from core.batch.memory import peak_rss_mb, rss_mb
+from core.memory import peak_rss_mb, rss_mb
 from core.imaging.synthetic import synthetic_photo
 
 SCHEMA = "fundus-studio/bench/1"

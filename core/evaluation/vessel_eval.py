@@ -76,7 +76,7 @@ def dice_by_threshold(probs: list[np.ndarray], labels: list[np.ndarray], bins: i
 
 
 def dataset_ids(dataset: str) -> tuple[str, list[str]]:
-    from core.training.vessel_data import DRIVE_TEST_IDS, HRF_TEST_IDS  # noqa: PLC0415
+    from core.data.vessel_samples import DRIVE_TEST_IDS, HRF_TEST_IDS  # noqa: PLC0415
 
     if dataset == "drive_test":
         return "drive_test", DRIVE_TEST_IDS
@@ -107,7 +107,7 @@ def evaluate_vessels(
     ids: a subset of the set's images (quick checks); default all of them.
     """
     from core.paths import shared_data_dir  # noqa: PLC0415
-    from core.training.vessel_data import load_sample  # noqa: PLC0415
+    from core.data.vessel_samples import load_sample  # noqa: PLC0415
 
     root = Path(data_root) if data_root else shared_data_dir()
     if root is None:

@@ -423,7 +423,7 @@ class SiteAdaptation:
     # ------------------------------------------------------------------ data + trainer
     def _sources(self, images: Sequence[ScannedImage], progress: ProgressCallback | None):
         from core.paths import user_cache_dir  # noqa: PLC0415
-        from core.training.datasets import SourceSpec, load_sources  # noqa: PLC0415
+        from core.data.sources import SourceSpec, load_sources  # noqa: PLC0415
 
         root = Path(self.scan.folder)
         specs = []

@@ -34,7 +34,8 @@ from core.errors import FundusError
 from core.progress import ProgressCallback, StopCallback, report
 from core.training import distributed as ddp
 from core.training.config import TrainConfig
-from core.training.datasets import RealSampler, ScaleJitter, Source, SyntheticPool
+from core.data.sources import Source
+from core.training.datasets import RealSampler, ScaleJitter, SyntheticPool
 from core.training.losses import LossWeights, consistency_loss, ema_decay, ramp_weight, supervised_loss
 from core.training.perturb import PerturbStrength, perturb
 
@@ -212,7 +213,7 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def _load_data(self, clean, real):
         from core.paths import shared_data_dir, user_cache_dir  # noqa: PLC0415
-        from core.training.datasets import load_sources, real_specs, train_clean_specs  # noqa: PLC0415
+        from core.data.sources import load_sources, real_specs, train_clean_specs  # noqa: PLC0415
 
         d = self.cfg.data
         root = Path(d.root) if d.root else shared_data_dir()
@@ -222,7 +223,8 @@ class Trainer:
         if clean is None:
             clean = load_sources(train_clean_specs(root), cache, d.max_side)
             if d.clean_extra:
-                from core.training.datasets import drop_lowest_quality, extra_clean_specs  # noqa: PLC0415
+                from core.data.sources import extra_clean_specs  # noqa: PLC0415
+                from core.training.datasets import drop_lowest_quality  # noqa: PLC0415
 
                 extra = load_sources(extra_clean_specs(root), cache, d.max_side, skip_unreadable=True)
                 clean = [*clean, *drop_lowest_quality(extra, 0.2)]

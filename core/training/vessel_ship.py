@@ -26,7 +26,7 @@ import torch
 from core.evaluation.vessel_eval import binary_scores, dice_by_threshold, evaluate_vessels, roc_auc
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
 from core.paths import resources_dir, shared_data_dir
-from core.training.vessel_data import load_sample
+from core.data.vessel_samples import load_sample
 from core.training.vessel_train import split_ids
 from core.vessels import VesselSegmenter
 

@@ -28,7 +28,8 @@ from core.evaluation.vessel_eval import roc_auc
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
 from core.paths import shared_data_dir
 from core.progress import ProgressCallback, StopCallback, report
-from core.training.vessel_data import PatchSampler, Sample, ScaledImage, assert_training_ids, load_sample, scale_sample
+from core.data.vessel_samples import Sample, assert_training_ids, load_sample
+from core.training.vessel_data import PatchSampler, ScaledImage, scale_sample
 from core.vessels import predict_prob
 
 
