@@ -310,7 +310,7 @@ def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
 
 def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
     """TIFF: upright RGB and its bit depth; sizes, grayscale and strip bounds checked first."""
-    import tifffile  # noqa: PLC0415
+    import tifffile  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
     meta["format"] = "TIFF"
     try:

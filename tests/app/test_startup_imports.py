@@ -28,6 +28,7 @@ def _modules_after(code: str) -> set[str]:
         "import app.main_window",
         "import app.launcher",  # `fundus-studio` with no arguments: the CLI parser is built first
         "import core.cli; core.cli.build_parser()",
+        "import core.batch",  # the batch tab: torch loads when a photo is enhanced or its vessels measured
     ],
 )
 def test_startup_leaves_torch_unimported(code: str):
