@@ -31,6 +31,7 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python packaging/screenshots.py
+	$(BIN)/python packaging/wizard_screenshots.py
 
 # Installer bundle (docs/packaging.md): dist/FundusStudio/, then `package-test` checks it like a clinic PC would.
 PYINSTALLER_PINS = pyinstaller==6.17.0 pyinstaller-hooks-contrib==2026.9 altgraph==0.17.5
