@@ -1,4 +1,4 @@
-# Two commands for people: `make run` and `make test` (ruff, then pytest). Both create .venv on first use.
+# Two commands for people: `make run` and `make test` (ruff, the import contracts, then pytest). Both create .venv on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -30,6 +31,7 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python packaging/screenshots.py
+	$(BIN)/python packaging/wizard_screenshots.py
 
 # Installer bundle (docs/packaging.md): dist/FundusStudio/, then `package-test` checks it like a clinic PC would.
 PYINSTALLER_PINS = pyinstaller==6.17.0 pyinstaller-hooks-contrib==2026.9 altgraph==0.17.5

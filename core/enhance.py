@@ -31,10 +31,18 @@ import torch
 from core.choices import MODES
 from core.device import DeviceChoice, choose_device
 from core.errors import Cancelled, FundusError, ModelError
+from core.guard import DEFAULT_GUARD_THRESHOLD, GUARD_MESSAGE, GuardResult, check_output, guard_threshold
 from core.imaging.fov import FieldOfView, SquareFrame, detect_fov
 from core.imaging.guided_upsample import apply_to_photo, local_linear_coefficients
-from core.imaging.unrecorded import keep_unrecorded
+from core.imaging.low_frequency import carry_low_frequencies
 from core.imaging.types import FundusImage
+from core.imaging.unrecorded import keep_unrecorded
+from core.inference import fixed_backend, select_backend, selector
+from core.inference.allocator import tune_malloc
+from core.inference.gpu_upsample import apply_to_photo_torch
+from core.inference.graph import module_fingerprint
+from core.inference.sample import synthetic_input
+from core.models.registry import ModelRegistry
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 from core.provenance import build_provenance
 
@@ -81,13 +89,11 @@ class EnhancementResult:
     @property
     def guard_message(self) -> str | None:
         """The do-no-harm warning to show with this output, or None."""
-        from core.guard import GUARD_MESSAGE  # noqa: PLC0415
 
         return GUARD_MESSAGE if self.guard_flagged else None
 
     def guard_record(self) -> dict[str, Any]:
         """The guard entry of the provenance sidecar."""
-        from core.guard import DEFAULT_GUARD_THRESHOLD, GuardResult  # noqa: PLC0415
 
         t = DEFAULT_GUARD_THRESHOLD if self.guard_threshold is None else self.guard_threshold
         return GuardResult(self.guard_score, t, self.guard_flagged, self.guard_threshold_source).to_dict()
@@ -173,7 +179,6 @@ class Enhancer:
     ) -> None:
         """backend: "auto" (measured once per machine and model, then cached), or a path name
         from BACKENDS; a path that cannot run here falls back to float32 with the reason logged."""
-        from core.models.registry import ModelRegistry  # noqa: PLC0415 - keeps import light for tests
 
         registry = registry or ModelRegistry()
         installed = model
@@ -229,7 +234,6 @@ class Enhancer:
     @staticmethod
     def _guard_info(card: Any) -> dict[str, Any]:
         """The card's do-no-harm guard threshold (core.guard; a documented default for older cards)."""
-        from core.guard import guard_threshold  # noqa: PLC0415
 
         threshold, source = guard_threshold(card)
         return {"guard_threshold": threshold, "guard_threshold_source": source}
@@ -247,8 +251,6 @@ class Enhancer:
         self.backend_request = backend
         self._inference: dict[int, Any] = {}  # input side -> core.inference.InferenceChoice
         if self.device == "cpu" and backend != "eager":
-            from core.inference.allocator import tune_malloc  # noqa: PLC0415
-
             tune_malloc()  # activations reuse heap memory instead of fresh pages (docs/performance.md)
 
     @property
@@ -257,8 +259,6 @@ class Enhancer:
 
     # ------------------------------------------------------------------ inference paths
     def _model_key(self) -> str:
-        from core.inference.graph import module_fingerprint  # noqa: PLC0415
-
         key = self.model_info.get("weights_sha256") or getattr(self, "_fingerprint", None)
         if not key:
             key = self._fingerprint = module_fingerprint(self.model)
@@ -299,8 +299,6 @@ class Enhancer:
         asks `should_stop()` between runs and raises Cancelled (nothing chosen) when told to.
         """
         if x is None or fov is None:
-            from core.inference.sample import synthetic_input  # noqa: PLC0415
-
             x, fov = synthetic_input(self.settings.working_size)
         return self._choice_for(x, fov, progress, should_stop)
 
@@ -310,13 +308,11 @@ class Enhancer:
         choice = self._inference.get(size)
         if choice is not None:
             return choice
-        from core.inference import fixed_backend, select_backend  # noqa: PLC0415
-        from core.inference.selector import reference_for  # noqa: PLC0415
 
         req = self.backend_request
         key = self._model_key()
         if req == "eager":
-            req = reference_for(self.device)
+            req = selector.reference_for(self.device)
         if req == "auto":
             try:
                 choice = select_backend(self.model, x, m, device=self.device, model_key=key,
@@ -325,7 +321,7 @@ class Enhancer:
                 raise
             except Exception as exc:  # noqa: BLE001 - never lose the photo over a faster path
                 log.warning("inference path selection failed (%s); using float32", exc)
-                choice = fixed_backend(reference_for(self.device), self.model, size, model_key=key,
+                choice = fixed_backend(selector.reference_for(self.device), self.model, size, model_key=key,
                                        device=self.device)
                 choice.reason = f"selection failed ({exc}); float32"
         else:
@@ -424,7 +420,6 @@ class Enhancer:
 
     def _whole_image_colour(self, job: "_Job", tiled: np.ndarray) -> np.ndarray:
         """The tiles' detail with the illumination and colour of one whole-image pass at the working size."""
-        from core.imaging.low_frequency import carry_low_frequencies  # noqa: PLC0415
 
         n = job.settings.working_size
         mask = cv2.resize(job.small_mask.astype(np.float32), (n, n), interpolation=cv2.INTER_AREA) > 0.5
@@ -574,7 +569,6 @@ class Enhancer:
 
     def _guard(self, image: FundusImage, pixels: np.ndarray, fov: np.ndarray) -> Any:
         """core.guard on this output (a few ms at 256 px); flags, never blocks."""
-        from core.guard import check_output  # noqa: PLC0415
 
         info = self.model_info if "guard_threshold" in self.model_info else self._guard_info(None)
         return check_output(image.pixels, pixels, fov, info["guard_threshold"], info["guard_threshold_source"])
@@ -582,8 +576,6 @@ class Enhancer:
     def _apply(self, image: FundusImage, job: "_Job", a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The full-resolution guided step: on the GPU when the model runs there, else on the CPU."""
         if self.device == "cuda":
-            from core.inference.gpu_upsample import apply_to_photo_torch  # noqa: PLC0415
-
             try:
                 return apply_to_photo_torch(image.pixels, job.frame, job.sq_mask, a, b, image.max_value, "cuda")
             except RuntimeError as exc:  # e.g. out of GPU memory: the CPU gives the same picture

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from core.imaging.measures import guard_score
+
 log = logging.getLogger(__name__)
 
 GUARD_MESSAGE = (
@@ -90,7 +92,6 @@ def check_output(
     threshold: float = DEFAULT_GUARD_THRESHOLD, source: str = "default",
 ) -> GuardResult:
     """Score one output against its input; a failure of the measure is logged and never blocks the output."""
-    from core.imaging.measures import guard_score  # noqa: PLC0415
 
     try:
         score: float | None = float(guard_score(input_pixels, output_pixels, fov))

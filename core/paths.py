@@ -19,6 +19,12 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "resources"
 
 
+def repo_root() -> Path:
+    """The source checkout (where configs/ and resources/ live): relative paths in configs/ start here,
+    so a run reproduces from a fresh clone whatever the current directory."""
+    return Path(__file__).resolve().parent.parent
+
+
 def _override(var: str) -> Path | None:
     value = os.environ.get(var)
     return Path(value) if value else None

@@ -25,9 +25,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from core import DISCLAIMER, __version__
+import core.paths
+from core import DISCLAIMER, __version__, imaging
 from core.choices import DEVICE_PREFERENCES
 from core.errors import FundusError
+from core.imaging import read
+from core.paths import user_log_dir
+from core.provenance import sha256_file
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 MIN_IMAGE_BYTES = 1024
@@ -86,9 +90,8 @@ class SelfTestReport:
 
 def default_sample() -> Path:
     """The bundled real (CC0) sample photo: the first non-synthetic entry of samples.json."""
-    from core.paths import resources_dir  # noqa: PLC0415
 
-    folder = resources_dir() / "samples"
+    folder = core.paths.resources_dir() / "samples"
     try:
         items = json.loads((folder / "samples.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -124,8 +127,6 @@ def _finite(value: float, what: str, low: float = 0.0, high: float = 1.0) -> Non
 def verify_image(path: Path, expected: np.ndarray, fov: np.ndarray | None = None, *, lossless: bool = True) -> None:
     """A written image exists, is big enough, reads back with the expected size (and pixels when lossless),
     and its sidecar is valid JSON naming the file and its sha256."""
-    from core.imaging import read  # noqa: PLC0415
-    from core.provenance import sha256_file  # noqa: PLC0415
 
     name = path.name
     _check(path.is_file(), f"{name} was not written")
@@ -188,10 +189,9 @@ def _run_steps(report: SelfTestReport, out: Path, sample: str | Path | None, reg
     t = time.perf_counter()
     import torch  # noqa: F401, PLC0415 - timed on its own: most of a cold start is this import
 
-    from core.enhance import Enhancer  # noqa: PLC0415
-    from core.imaging import read, write  # noqa: PLC0415
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
-    from core.vessels import VesselSegmenter, compare_vessels, difference_overlay  # noqa: PLC0415
+    from core.enhance import Enhancer  # noqa: PLC0415 - timed step by step: torch and the models load after the start-up checks
+    from core.models.registry import ModelRegistry  # noqa: PLC0415 - timed step by step: torch and the models load after the start-up checks
+    from core.vessels import VesselSegmenter, compare_vessels, difference_overlay  # noqa: PLC0415 - timed step by step: torch and the models load after the start-up checks
     report.timings["import"] = time.perf_counter() - t
 
     registry = registry or ModelRegistry()
@@ -246,10 +246,10 @@ def _run_steps(report: SelfTestReport, out: Path, sample: str | Path | None, reg
     say(f"writing to {out}")
     t = time.perf_counter()
     provenance = result.provenance(image)
-    enhanced = write(out / f"{sample_path.stem}_enhanced.png", result.pixels, provenance=provenance,
+    enhanced = imaging.write(out / f"{sample_path.stem}_enhanced.png", result.pixels, provenance=provenance,
                      input_path=image.source_path)
     overlay_pixels = difference_overlay(result.pixels, comparison)
-    overlay = write(out / f"{sample_path.stem}_vessel_comparison.png", overlay_pixels,
+    overlay = imaging.write(out / f"{sample_path.stem}_vessel_comparison.png", overlay_pixels,
                     provenance={**provenance, "vessels": {"model": vessel_model.ref, **comparison.summary()}},
                     input_path=image.source_path)
     report.timings["write"] = time.perf_counter() - t
@@ -282,7 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _append_to_log(line: str) -> None:
     """Keep the summary in <user log dir>/selftest.log too: a windowed app (Windows) has no console."""
-    from core.paths import user_log_dir  # noqa: PLC0415
 
     try:
         with open(user_log_dir() / "selftest.log", "a", encoding="utf-8") as f:

@@ -23,6 +23,8 @@ import torch
 
 from core.colours import COLOUR_BOTH, COLOUR_HALLUCINATION, COLOUR_ONLY_AFTER, COLOUR_ONLY_BEFORE
 from core.errors import FieldOfViewError, ModelError, UnsupportedImageError
+from core.imaging.fov import detect_fov
+from core.models.registry import ModelRegistry
 from core.models.vesselnet import fov_diameter, normalise_in_fov
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
@@ -170,25 +172,8 @@ def segment_probability(
     return prob
 
 
-def _simple_fov(rgb: np.ndarray) -> np.ndarray:
-    """Fallback FOV when core.imaging.fov is unavailable: the largest bright-enough region."""
-    r = rgb[..., 0]
-    thr = max(0.02, 0.15 * float(np.percentile(r, 99)))
-    m = (r > thr).astype(np.uint8)
-    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(m)
-    if n <= 1:
-        raise FieldOfViewError("No field of view was found in this photograph.")
-    big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return lab == big
-
-
 def find_fov(rgb: np.ndarray) -> np.ndarray:
-    """The photo's FOV mask, from core.imaging.fov when available."""
-    try:
-        from core.imaging.fov import detect_fov  # noqa: PLC0415 - optional sibling module
-    except ImportError:
-        return _simple_fov(rgb)
+    """The photo's FOV mask (core.imaging.fov), as the Enhancer finds it."""
     fov = detect_fov(rgb)
     return np.asarray(getattr(fov, "mask", fov), dtype=bool)
 
@@ -254,7 +239,6 @@ class VesselSegmenter:
 
 def _load_vessel_model(installed: Any, device: str) -> tuple[torch.nn.Module, dict]:
     """Through core.models.registry (kind "vessel"); a clear ModelError when none is installed."""
-    from core.models.registry import ModelRegistry  # noqa: PLC0415 - load on demand
 
     registry = ModelRegistry()
     if installed is None:

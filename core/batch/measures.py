@@ -15,6 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.errors import FundusError
+from core.evaluation import noref
+
 MEASURE_SIDE = 1024
 THUMB_SIDE = 200
 NO_VESSEL_MODEL = "No vessel model is installed: vessel comparison not measured."
@@ -68,13 +71,12 @@ class Measurer:
     @classmethod
     def with_installed_models(cls, device: str = "cpu", vessels: bool = True, registry: Any = None) -> "Measurer":
         """Use the active vessel model (of `registry`, default the user's) when one is installed and asked for."""
-        from core.errors import FundusError  # noqa: PLC0415
 
         if not vessels:
             return cls(None, note=VESSELS_OFF)
         try:
-            from core.models.registry import ModelRegistry  # noqa: PLC0415
-            from core.vessels import VesselSegmenter  # noqa: PLC0415
+            from core.models.registry import ModelRegistry  # noqa: PLC0415 - torch loads only when vessels are measured
+            from core.vessels import VesselSegmenter  # noqa: PLC0415 - torch loads only when vessels are measured
 
             installed = (registry or ModelRegistry()).active("vessel")
             segmenter = VesselSegmenter(installed, device=device) if installed is not None else None
@@ -96,7 +98,7 @@ class Measurer:
     def vessel_measures(self, before: np.ndarray, after: np.ndarray, fov: np.ndarray) -> dict[str, Any]:
         if self.segmenter is None:
             return {"vessel_note": self.note}
-        from core.vessels import compare_vessels  # noqa: PLC0415
+        from core.vessels import compare_vessels  # noqa: PLC0415 - torch loads only when vessels are measured
 
         vb = self.segmenter.segment(before, fov)
         va = self.segmenter.segment(after, fov)
@@ -125,7 +127,6 @@ def as_unit_float(pixels: np.ndarray) -> np.ndarray:
 def noref_measures(before: np.ndarray, after: np.ndarray, fov: np.ndarray) -> dict[str, Any]:
     """No-reference measures (core.evaluation.noref) of both photos: `<name>_before`, `<name>_after`,
     and `colour_shift` (how far the enhanced colours moved from the original's)."""
-    from core.evaluation import noref  # noqa: PLC0415
 
     b, a = as_unit_float(before), as_unit_float(after)
     out = {f"{k}_before": v for k, v in noref.measure_all(b, fov).items()}

@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from core.batch.inputs import output_suffix
 from core.batch.measures import Measurer, thumbnail_jpeg
-from core.batch.memory import release_free_memory
 from core.batch.queue import BatchQueue, Job, settings_key
 from core.errors import Cancelled, FundusError, ImageReadError
+from core.imaging import read, write
+from core.memory import release_free_memory
 from core.progress import ProgressCallback, StopCallback
+from core.provenance import sha256_file, sidecar_path_for
 
 ItemProgress = Callable[[int, float, str], None]
 """(job id, fraction 0..1 of this photo, message)"""
@@ -181,8 +184,6 @@ class BatchRunner:
     # ------------------------------------------------------------------ stages
     def _load(self, job: Job) -> tuple[str, Any]:
         """Prefetch stage: hash, check for an identical finished job, decode."""
-        from core.imaging import read  # noqa: PLC0415
-        from core.provenance import sha256_file  # noqa: PLC0415
 
         t0 = time.perf_counter()
         try:
@@ -253,9 +254,6 @@ class BatchRunner:
             release_free_memory()
 
     def _write_one(self, job: Job, image: Any, result: Any, timings: dict[str, float]) -> None:
-        from core.batch.inputs import output_suffix  # noqa: PLC0415
-        from core.imaging import write  # noqa: PLC0415
-
         t0 = time.perf_counter()
         self._item(job.id, READ_SHARE + ENHANCE_SHARE, "saving")
         dest = Path(job.output_path)
@@ -404,7 +402,6 @@ class BatchRunner:
 
 def _output_intact(job: Job) -> bool:
     """The earlier output still exists, unchanged, with its sidecar."""
-    from core.provenance import sha256_file, sidecar_path_for  # noqa: PLC0415
 
     out = Path(job.output_path)
     try:

@@ -17,6 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tqdm import tqdm
+
+from core.errors import Cancelled, FundusError
+from core.training.site_scan import scan_site
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adapt", help="adapt MAGE-Net to a site's own unlabelled photos (resumable)")
@@ -42,8 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bar(desc: str, unit: str):
-    from tqdm import tqdm  # noqa: PLC0415
-
     return tqdm(total=0, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 mininterval=0.5 if sys.stderr.isatty() else 30.0)
 
@@ -83,11 +86,9 @@ def _print_eval(ev) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.errors import Cancelled, FundusError  # noqa: PLC0415
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
-    from core.training.site_adapt import AdaptSettings, SiteAdaptation  # noqa: PLC0415
-    from core.training.site_eval import default_segmenter, evaluate_run  # noqa: PLC0415
-    from core.training.site_scan import scan_site  # noqa: PLC0415
+    from core.models.registry import ModelRegistry  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.training.site_adapt import AdaptSettings, SiteAdaptation  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.training.site_eval import default_segmenter, evaluate_run  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     registry = ModelRegistry()
     try:

@@ -13,6 +13,9 @@ import sys
 import threading
 from pathlib import Path
 
+from tqdm import tqdm
+
+from core.batch import BatchQueue, BatchRunner, Measurer, batch_settings, enqueue, write_reports
 from core.choices import DEVICE_PREFERENCES, MODES
 from core.errors import FundusError
 
@@ -52,10 +55,7 @@ def _print_failures(queue, batch_id: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from core.batch import BatchQueue, BatchRunner, Measurer, batch_settings, enqueue, write_reports  # noqa: PLC0415
-    from core.enhance import Enhancer  # noqa: PLC0415
+    from core.enhance import Enhancer  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     outdir = Path(args.output)
     queue = BatchQueue()

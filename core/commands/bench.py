@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
+
+from core.errors import FundusError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,19 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    from core.errors import FundusError  # noqa: PLC0415
-    from core.evaluation import speed  # noqa: PLC0415
-    from core.inference import PATHS  # noqa: PLC0415
+    from core.evaluation import speed  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.inference import PATHS  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     bad = [p for p in args.paths or [] if p not in PATHS]
     if bad:
         print(f"Unknown inference path(s) {', '.join(bad)}; choose from {', '.join(PATHS)}.", file=sys.stderr)
         return 2
     if args.device == "cuda":
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
         if not torch.cuda.is_available():
             print("No CUDA GPU is available on this computer.", file=sys.stderr)

@@ -18,9 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.batch.memory import rss_mb
+import core.paths
+from core.batch import BatchQueue, BatchRunner, Measurer, batch_settings, enqueue
 from core.choices import MODES
+from core.imaging import read, write
 from core.imaging.synthetic import synthetic_photo
+from core.memory import rss_mb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,9 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
     """n photos of one size: research photos (temporary copies, outside the repository) when present,
     else synthetic ones."""
-    from core.paths import shared_data_dir  # noqa: PLC0415
 
-    data = shared_data_dir()
+    data = core.paths.shared_data_dir()
     pattern = {"drive": ("drive/test/images", "*.tif"), "hrf": ("hrf/images", "*.*")}[kind]
     found = sorted(p for p in (data / pattern[0]).glob(pattern[1]) if p.is_file()) if data else []
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,9 +66,9 @@ def photo_set(kind: str, n: int, folder: Path) -> tuple[list[Path], str]:
 
 
 def _enhancer(model: str | None, mode: str) -> tuple[Any, str]:
-    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
-    from core.models.magenet import PRESETS, MageNet  # noqa: PLC0415
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
+    from core.enhance import Enhancer, EnhanceSettings  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.models.magenet import PRESETS, MageNet  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.models.registry import ModelRegistry  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     registry = ModelRegistry()
     if model or registry.active("enhancer") is not None:
@@ -78,7 +80,6 @@ def _enhancer(model: str | None, mode: str) -> tuple[Any, str]:
 
 def bare_loop(enhancer: Any, photos: list[Path], outdir: Path, mode: str) -> float:
     """Seconds for read -> enhance -> write of every photo, one after the other (the baseline)."""
-    from core.imaging import read, write  # noqa: PLC0415
 
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -96,7 +97,6 @@ BUSY: list[tuple[float, float]] = []
 def batch_run(enhancer: Any, photos: list[Path], workdir: Path, mode: str, measures: bool = False,
               job_finished: Any = None) -> float:
     """Seconds for every photo through the queue and runner (thumbnails on; measures as asked)."""
-    from core.batch import BatchQueue, BatchRunner, Measurer, batch_settings, enqueue  # noqa: PLC0415
 
     queue = BatchQueue(workdir / "queue.sqlite3")
     batch_id, _ = enqueue(queue, [str(p) for p in photos], workdir / "out", batch_settings(mode, "png"),
@@ -138,9 +138,7 @@ def compare(enhancer: Any, photos: list[Path], root: Path, mode: str, rounds: in
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
-
-    from core.imaging import read  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     enhancer, which = _enhancer(args.model, args.mode)
     info = enhancer.model_info

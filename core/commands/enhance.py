@@ -11,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+from core.batch.inputs import OUTPUT_TAG, output_suffix
 from core.choices import DEVICE_PREFERENCES, MODES
 from core.errors import FundusError
+from core.imaging import read, write
 from core.imaging.suffixes import find_photos
 
 
@@ -44,16 +48,12 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
 
 def output_path(outdir: Path, source: Path, bit_depth: int, fmt: str) -> Path:
     """OUTDIR/<stem>_enhanced<suffix>, the suffix chosen as the batch chooses it (core.batch.inputs)."""
-    from core.batch.inputs import OUTPUT_TAG, output_suffix  # noqa: PLC0415
 
     return outdir / f"{source.stem}{OUTPUT_TAG}{output_suffix(fmt, bit_depth)}"
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from core.enhance import Enhancer  # noqa: PLC0415
-    from core.imaging import read, write  # noqa: PLC0415
+    from core.enhance import Enhancer  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     files = collect_inputs(args.inputs)
     if not files:

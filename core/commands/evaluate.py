@@ -17,6 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+import core.paths
+from core.errors import FundusError
+
 
 RESERVED_LABELS = ("degraded input", "input", "clean")
 """Row names of the report that are not baselines but would collide with a model's label just the same."""
@@ -67,7 +72,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def load_model(spec: str):
     """(module, card) from a registry reference, a card .json or a .safetensors next to its card."""
-    from core.models.registry import InstalledModel, ModelCard, ModelRegistry  # noqa: PLC0415
+    from core.models.registry import InstalledModel, ModelCard, ModelRegistry  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     registry = ModelRegistry()
     path = Path(spec)
@@ -82,18 +87,16 @@ def load_model(spec: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
-    from core.errors import FundusError  # noqa: PLC0415
-    from core.evaluation import protocol  # noqa: PLC0415
-    from core.paths import shared_data_dir  # noqa: PLC0415
+    from core.evaluation import protocol  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     out = Path(args.output)
     if _inside(out, _repo_root()):
         print("error: the output folder must be outside the repository (reports show research-only photos)",
               file=sys.stderr)
         return 2
-    data = Path(args.data) if args.data else shared_data_dir()
+    data = Path(args.data) if args.data else core.paths.shared_data_dir()
     if data is None or not data.exists():
         print("error: the research data folder was not found (use --data or set FUNDUS_DATA)", file=sys.stderr)
         return 2
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         specs = args.models
         if not specs:
-            from core.models.registry import ModelRegistry  # noqa: PLC0415
+            from core.models.registry import ModelRegistry  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
             active = ModelRegistry().active("enhancer")
             if active is None:
@@ -122,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     except FundusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-    from tqdm import tqdm  # noqa: PLC0415
 
     bar = tqdm(total=0, file=sys.stderr, dynamic_ncols=True, leave=False)
 

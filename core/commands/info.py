@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from core.errors import FundusError
+from core.imaging import read
+from core.imaging.fov import detect_fov
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,9 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(path: str) -> str:
-    from core.imaging import read  # noqa: PLC0415
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
-
     image = read(path)
     meta = image.metadata
     lines = [

@@ -10,6 +10,7 @@ packages (they are also safe to delete by hand: the cache dir only holds derived
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -32,9 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os  # noqa: PLC0415
-
-    from core.inference.aot import package_dir  # noqa: PLC0415
+    from core.inference.aot import package_dir  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     if args.clear:
         folder = package_dir()
@@ -44,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Removed {len(removed)} compiled package(s) from {folder}.")
         return 0
 
-    from core.inference.aot import why_cannot_build  # noqa: PLC0415
-    from core.inference.backends import cpu_bf16_supported  # noqa: PLC0415
+    from core.inference.aot import why_cannot_build  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.inference.backends import cpu_bf16_supported  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     why = why_cannot_build()
     if why:
@@ -61,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build_and_select(model: str | None, bf16: bool, threads: int, sizes: list[int] | None) -> int:
-    from core.enhance import Enhancer  # noqa: PLC0415
-    from core.inference import select_backend  # noqa: PLC0415
-    from core.inference.aot import AotBackend, AotBF16Backend  # noqa: PLC0415
-    from core.inference.sample import synthetic_input  # noqa: PLC0415
+    from core.enhance import Enhancer  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.inference import select_backend  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.inference.aot import AotBackend, AotBF16Backend  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.inference.sample import synthetic_input  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     try:
         enhancer = Enhancer(model=model, device="cpu")

@@ -13,6 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from core import paths
+from core.errors import FundusError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship", help="ship a trained model with its do-no-harm figures (refuses a worse one)")
@@ -28,10 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import paths  # noqa: PLC0415
-    from core.errors import FundusError  # noqa: PLC0415
-    from core.models.registry import ModelCard  # noqa: PLC0415
-    from core.training.ship import ship_model  # noqa: PLC0415
+    from core.models.registry import ModelCard  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.training.ship import ship_model  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     try:
         report = json.loads(Path(args.report).read_text())

@@ -14,6 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+from core.errors import FundusError
+from core.training.config import TrainConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train MAGE-Net (supervised or teacher-student), resumable")
@@ -31,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from core.training.config import TrainConfig  # noqa: PLC0415
-
     data = TrainConfig.load(args.config).to_dict()
     if args.minutes is not None:
         data["minutes"] = args.minutes
@@ -52,12 +55,9 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from core.errors import FundusError  # noqa: PLC0415
-    from core.training import distributed as ddp  # noqa: PLC0415
-    from core.training.export import export_model, hardware_string  # noqa: PLC0415
-    from core.training.trainer import Trainer  # noqa: PLC0415
+    from core.training import distributed as ddp  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.training.export import export_model, hardware_string  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
+    from core.training.trainer import Trainer  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     try:
         cfg = _config(args)

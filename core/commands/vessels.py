@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from core.errors import FundusError
+from core.imaging import read, write
+from core.imaging.fov import detect_fov
+from core.provenance import build_provenance
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,15 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _segmenter(model: str | None):
     from core.models.registry import ModelRegistry  # noqa: PLC0415 - torch only when needed
-    from core.vessels import VesselSegmenter  # noqa: PLC0415
+    from core.vessels import VesselSegmenter  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     installed = ModelRegistry().get(model) if model else None
     return VesselSegmenter(installed)
 
 
 def _write_maps(outdir: Path, stem: str, vm, prov: dict[str, Any], protected: list[str]) -> list[Path]:
-    from core.imaging import write  # noqa: PLC0415
-
     prob = np.round(vm.prob * 255.0).astype(np.uint8)
     binary = np.where(vm.binary, 255, 0).astype(np.uint8)
     written = []
@@ -52,10 +53,7 @@ def _write_maps(outdir: Path, stem: str, vm, prov: dict[str, Any], protected: li
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.imaging import read, write  # noqa: PLC0415
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
-    from core.provenance import build_provenance  # noqa: PLC0415
-    from core.vessels import compare_vessels, difference_overlay  # noqa: PLC0415
+    from core.vessels import compare_vessels, difference_overlay  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
 
     try:
         outdir = Path(args.output)

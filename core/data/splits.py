@@ -13,7 +13,7 @@ and manifests (sorted order), so every machine gets the same splits.
   Mexican clinical photos; each photo with its stratum and whether it counts as low quality.
 
 Ids: ``drive/01``, ``hrf/09_h``, ``hei_med/<stem>``, ``idrid/<stem>``, ``real/eyeq/<stem>``,
-``real/csdi/<stem>``, ``real/clinical/<stem>`` (the first two as core.training.datasets names them).
+``real/csdi/<stem>``, ``real/clinical/<stem>`` (the first two as core.data.sources names them).
 """
 
 from __future__ import annotations
@@ -24,11 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from core.paths import shared_data_dir
+
 HRF_CLASSES = ("h", "g", "dr")
 TEST_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(1, 21))
 TEST_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in (9, 10) for c in HRF_CLASSES)
 TEST_IDS = frozenset(TEST_DRIVE_IDS + TEST_HRF_IDS)
 """Images of the synthetic test (evaluation protocol): never trained on."""
+TRAIN_DRIVE_IDS = tuple(f"drive/{n:02d}" for n in range(21, 41))
+TRAIN_HRF_IDS = tuple(f"hrf/{n:02d}_{c}" for n in range(1, 9) for c in HRF_CLASSES) + tuple(
+    f"hrf/{n}_h" for n in (11, 12, 13)
+)
+"""Clean training images of MAGE-Net: DRIVE training 21-40, HRF 01-08 of each class, HRF 11-13_h."""
 
 HEI_MED_MIN_QUALITY = 0.85
 HEI_MED_EVERY = 3
@@ -159,8 +166,6 @@ def _held_out(data_root: str) -> frozenset[str]:
 def test_ids(data_root: Path | None = None) -> frozenset[str]:
     """Every id of every fixed test split (the synthetic ids alone when no data folder is known)."""
     if data_root is None:
-        from core.paths import shared_data_dir  # noqa: PLC0415
-
         data_root = shared_data_dir()
     if data_root is None:
         return TEST_IDS

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from core.imaging.guided_filter import guided_filter
+from core.imaging.measures import masked_gaussian
 
 REFERENCE_DIAMETER = 512.0
 CLAHE_CLIP = 2.0
@@ -118,7 +119,6 @@ STRUCTURED_UNSHARP_AMOUNT = 1.0
 
 def structured(rgb: np.ndarray, fov: np.ndarray) -> np.ndarray:
     """Smooth luminosity gain toward the median level, then unsharp masking (see the module docstring)."""
-    from core.imaging.measures import masked_gaussian  # noqa: PLC0415
 
     img, m, dia = _prepare(rgb, fov)
     lum = img @ np.array([0.299, 0.587, 0.114], np.float32)

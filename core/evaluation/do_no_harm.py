@@ -26,7 +26,9 @@ from typing import Any, Callable, Mapping, Sequence
 import cv2
 import numpy as np
 
+from core.data.sources import SourceSpec, at_scale, load_source
 from core.errors import FundusError
+from core.evaluation.contact_sheet import make_contact_sheet, save_png
 from core.evaluation.metrics import psnr
 from core.imaging import measures as M
 from core.progress import ProgressCallback, StopCallback, check_stop, report
@@ -63,7 +65,6 @@ class EvalPhoto:
 def load_split(photos: Sequence[Any], size: int = 512, limit: int | None = None) -> tuple[list[EvalPhoto], list[str]]:
     """The split's photos (core.data.splits.SplitPhoto) framed as the Enhancer frames them and resized so
     the FOV square is `size` px; returns (photos, ids left out because they are missing or have no FOV)."""
-    from core.training.datasets import SourceSpec, at_scale, load_source  # noqa: PLC0415
 
     out: list[EvalPhoto] = []
     skipped: list[str] = []
@@ -557,7 +558,6 @@ def markdown(dnh: Mapping[str, Any]) -> list[str]:
 def contact_sheets(dnh: Mapping[str, Any], models: Sequence[str], out_dir: Path, n_rows: int = 8) -> list[Path]:
     """Sheets: photometric cases worst first (input | models | CLAHE-L* | clean), the six worst real photos
     by correlation (input | models | CLAHE-L*), and IDRiD crops around lesion-like blobs."""
-    from core.evaluation.contact_sheet import make_contact_sheet, save_png  # noqa: PLC0415
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

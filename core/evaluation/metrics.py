@@ -11,6 +11,8 @@ import math
 import cv2
 import numpy as np
 
+from core.imaging.low_frequency import carry_low_frequencies
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -69,7 +71,6 @@ def colour_corrected(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None = None
 def low_frequencies_replaced(x: np.ndarray, y: np.ndarray, fov: np.ndarray | None, sigma: float) -> np.ndarray:
     """x with its low frequencies (Gaussian sigma, normalised inside the FOV) taken from y: an oracle
     for "everything broader than sigma corrected" (illumination, haze, colour), detail kept."""
-    from core.imaging.low_frequency import carry_low_frequencies  # noqa: PLC0415
 
     a, b = _pair(x, y)
     m = _as_mask(fov, a.shape[:2])

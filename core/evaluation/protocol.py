@@ -40,8 +40,26 @@ import cv2
 import numpy as np
 import torch
 
+import core.paths
+from core.data.sources import at_scale, clean_spec, load_source, read_gray, read_rgb, real_specs, test_clean_specs
+from core.data.splits import TEST_DRIVE_IDS, photometric_test, real_subset
+from core.degrade import COMBINATIONS, degrade
+from core.enhance import Enhancer
 from core.errors import FundusError, ModelError
+from core.evaluation.baselines import BASELINES
+from core.evaluation.contact_sheet import make_contact_sheet, save_png
+from core.evaluation.do_no_harm import contact_sheets as dnh_sheets
+from core.evaluation.do_no_harm import load_split, run_do_no_harm, strip
+from core.evaluation.do_no_harm import markdown as dnh_markdown
+from core.evaluation.metrics import low_frequencies_replaced, psnr, ssim
+from core.evaluation.noref import measure_all
+from core.evaluation.vessel_eval import evaluate_vessels
+from core.imaging.fov import detect_fov
+from core.imaging.measures import structure_psnr
+from core.imaging.types import FundusImage
+from core.models.registry import InstalledModel, ModelCard, ModelRegistry
 from core.progress import ProgressCallback, StopCallback, check_stop, report
+from core.vessels import VesselSegmenter
 
 PROTOCOL_SEED = 2026
 PROTOCOL_VERSION = 2
@@ -107,8 +125,6 @@ def network_fn(module: torch.nn.Module, device: str = "cpu") -> EnhanceFn:
 
 def enhancer_fn(module: torch.nn.Module, device: str = "cpu") -> EnhanceFn:
     """The full Enhancer (fast mode): FOV detection, squaring, working size, guided upsampling."""
-    from core.enhance import Enhancer  # noqa: PLC0415
-    from core.imaging.types import FundusImage  # noqa: PLC0415
 
     enh = Enhancer.from_module(module, device=device)
 
@@ -120,8 +136,6 @@ def enhancer_fn(module: torch.nn.Module, device: str = "cpu") -> EnhanceFn:
 
 
 def baseline_fns() -> dict[str, EnhanceFn]:
-    from core.evaluation.baselines import BASELINES  # noqa: PLC0415
-
     return dict(BASELINES)
 
 
@@ -139,7 +153,6 @@ def load_test_images(
     cache_dir: Path | None = None,
 ) -> list[TestImage]:
     """The synthetic test set (DRIVE test 01-20, HRF 09-10 of each class) at the working size."""
-    from core.training.datasets import at_scale, clean_spec, load_source, test_clean_specs  # noqa: PLC0415
 
     specs = test_clean_specs(data_root) if ids is None else [clean_spec(data_root, i) for i in ids]
     out = []
@@ -152,7 +165,6 @@ def load_test_images(
 
 def load_real_images(data_root: Path, limit: int | None = None) -> list[RealImage]:
     """Every photo in real_lowquality/ at its own resolution, with its FOV mask where one exists."""
-    from core.training.datasets import read_gray, read_rgb, real_specs  # noqa: PLC0415
 
     out = []
     for spec in real_specs(data_root, include_test=True)[: limit or None]:
@@ -188,9 +200,6 @@ def synthetic_table(
     Returns {"rows": {method: {"psnr": summary, "ssim": summary, "by_combination": ...}},
     "cases": n, "examples": {(id, combination): {method: image}} for cases `keep` selects}.
     """
-    from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
-    from core.evaluation.metrics import low_frequencies_replaced, psnr, ssim  # noqa: PLC0415
-    from core.imaging.measures import structure_psnr  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
     kinds = ("psnr", "ssim", "psnr_colour_oracle", "psnr_lowfreq_oracle", "structure_psnr")
@@ -252,9 +261,6 @@ def native_table(
     should_stop: StopCallback | None = None,
 ) -> dict[str, Any]:
     """FOV PSNR / SSIM at native resolution (HRF), one fixed combination per photo unless `all_combinations`."""
-    from core.degrade import COMBINATIONS, degrade  # noqa: PLC0415
-    from core.evaluation.metrics import psnr, ssim  # noqa: PLC0415
-    from core.training.datasets import read_gray, read_rgb  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
     natives = [i for i in images if i.native is not None]
@@ -287,7 +293,6 @@ def clean_fidelity(
     images: Sequence[TestImage], models: Mapping[str, EnhanceFn], should_stop: StopCallback | None = None
 ) -> dict[str, Any]:
     """PSNR of each model's output against its undegraded input (changes little = high)."""
-    from core.evaluation.metrics import psnr  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     for name, fn in models.items():
@@ -310,8 +315,6 @@ def noref_table(
     keep: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """No-reference measures of the input ("input") and of each method's output on real photos."""
-    from core.evaluation.noref import measure_all  # noqa: PLC0415
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
 
     per: dict[str, dict[str, list[float]]] = {"input": {}}
     per.update({m: {} for m in methods})
@@ -347,7 +350,6 @@ def _degrader(tag: str, combos: Sequence[str], cache: dict[int, np.ndarray],
               then: EnhanceFn | None = None) -> EnhanceFn:
     """Transform for one pass over a vessel set: photo k (in the order the set is read) is degraded
     with combination k mod len(combos) and a fixed seed, cached 8-bit, then given to `then`."""
-    from core.degrade import degrade  # noqa: PLC0415
 
     counter = {"k": 0}
 
@@ -384,11 +386,8 @@ def clean_trained_segmenter(device: str = "cpu") -> Any:
     ours (the active vessel model) was, so it reads degraded photos almost as well as clean ones
     and leaves enhancement little to recover. Both are reported.
     """
-    from core.models.registry import InstalledModel, ModelCard, ModelRegistry  # noqa: PLC0415
-    from core.paths import resources_dir  # noqa: PLC0415
-    from core.vessels import VesselSegmenter  # noqa: PLC0415
 
-    cards = sorted((resources_dir() / CLEAN_SEGMENTER_DIR).glob("vesselnet-clean-*.json"))
+    cards = sorted((core.paths.resources_dir() / CLEAN_SEGMENTER_DIR).glob("vesselnet-clean-*.json"))
     if not cards:
         return None
     card = ModelCard.load(cards[-1])
@@ -419,8 +418,6 @@ def vessel_recovery(
     The degraded photos are made once per set and shared by every method (8-bit, as on disk).
     ids: optional subset of each set's images (quick checks).
     """
-    from core.degrade import COMBINATIONS  # noqa: PLC0415
-    from core.evaluation.vessel_eval import evaluate_vessels  # noqa: PLC0415
 
     combos = tuple(combinations or COMBINATIONS)
     keys = ("auc", "accuracy", "iou", "dice")
@@ -480,15 +477,12 @@ def run_protocol(
 
     photometric_photos / real_subset_photos: do_no_harm.EvalPhoto lists for the do-no-harm tables
     (tests); by default the fixed splits of core.data.splits, read from data_root."""
-    from core.degrade import COMBINATIONS  # noqa: PLC0415
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     if test_images is None:
         ids = None
         if options.quick:
-            from core.training.datasets import TEST_DRIVE_IDS  # noqa: PLC0415
-
             ids = [*TEST_DRIVE_IDS[:4], "hrf/09_h", "hrf/09_g", "hrf/09_dr"]
         test_images = load_test_images(data_root, ids)
     if real_images is None:
@@ -541,8 +535,6 @@ def run_protocol(
     if options.vessels and not options.quick:
         t = time.perf_counter()
         try:
-            from core.vessels import VesselSegmenter  # noqa: PLC0415
-
             seg = VesselSegmenter(device=options.device)
             vessel_methods = {**baseline_fns(), **real_methods}
             report_["vessel_recovery"] = vessel_recovery(seg, vessel_methods, data_root, COMBINATIONS, progress,
@@ -578,8 +570,6 @@ def _do_no_harm(
 ) -> dict[str, Any]:
     """The do-no-harm tables on the fixed splits (8 photos each in quick mode), rows: the input, every
     classical baseline and every model, all at the working FOV."""
-    from core.data.splits import photometric_test, real_subset  # noqa: PLC0415
-    from core.evaluation.do_no_harm import load_split, run_do_no_harm  # noqa: PLC0415
 
     def pick(items: list) -> list:
         return items[:: max(1, len(items) // 8)][:8] if options.quick else items
@@ -715,8 +705,6 @@ def markdown(rep: dict[str, Any]) -> str:
         lines += _vessel_tables(vc, "the paper's setting: a segmenter trained on clean photos only")
     dnh = rep.get("do_no_harm")
     if dnh:
-        from core.evaluation.do_no_harm import markdown as dnh_markdown  # noqa: PLC0415
-
         lines += dnh_markdown(dnh)
     tg = rep.get("targets")
     if tg:
@@ -756,7 +744,6 @@ def _by_combination_table(rows: Mapping[str, Any]) -> list[str]:
 
 def contact_sheets(rep: dict[str, Any], out_dir: Path) -> list[Path]:
     """Before/after sheets of the kept examples (synthetic and real) as PNGs in out_dir."""
-    from core.evaluation.contact_sheet import make_contact_sheet, save_png  # noqa: PLC0415
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -777,8 +764,6 @@ def contact_sheets(rep: dict[str, Any], out_dir: Path) -> list[Path]:
         save_png(p, sheet)
         written.append(p)
     if rep.get("do_no_harm"):
-        from core.evaluation.do_no_harm import contact_sheets as dnh_sheets  # noqa: PLC0415
-
         written += dnh_sheets(rep["do_no_harm"], list(rep.get("models") or []), out_dir)
     return written
 
@@ -790,7 +775,5 @@ def strip_examples(rep: dict[str, Any]) -> dict[str, Any]:
     if rep.get("real_noref"):
         out["real_noref"] = {k: v for k, v in rep["real_noref"].items() if k != "examples"}
     if rep.get("do_no_harm"):
-        from core.evaluation.do_no_harm import strip  # noqa: PLC0415
-
         out["do_no_harm"] = strip(rep["do_no_harm"])
     return out

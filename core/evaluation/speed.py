@@ -31,10 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import cv2
 import numpy as np
+import torch
 
-from core.batch.memory import peak_rss_mb, rss_mb
+import core.paths
+from core.enhance import Enhancer, EnhanceSettings
+from core.evaluation.baselines import BASELINES
+from core.imaging import read, write
+from core.imaging.fov import SquareFrame, detect_fov
 from core.imaging.synthetic import synthetic_photo
+from core.inference import PATHS, InferenceChoice, default_candidates, fixed_backend, make_backend, psnr_db, selector
+from core.inference.allocator import tune_malloc
+from core.inference.graph import module_fingerprint
+from core.inference.selector import CPU_PATHS, CUDA_PATHS, machine_descriptor
+from core.memory import peak_rss_mb, rss_mb
+from core.models.magenet import MageNet, preset
+from core.models.registry import ModelRegistry
 
 SCHEMA = "fundus-studio/bench/1"
 IMAGE_SIZES = {"drive": (584, 565), "sample": (1411, 1411), "hrf": (2336, 3504)}  # (height, width)
@@ -95,10 +108,8 @@ class BenchImage:
 def default_images(workdir: Path, keys: Sequence[str] = ("drive", "sample", "hrf")) -> list[BenchImage]:
     """DRIVE test 01, the bundled 1411 x 1411 sample, HRF 01_h; sample-derived stand-ins of the
     same sizes where the research data is absent (said in `source`)."""
-    from core.imaging import read  # noqa: PLC0415
-    from core.paths import resources_dir, shared_data_dir  # noqa: PLC0415
 
-    data = shared_data_dir()
+    data = core.paths.shared_data_dir()
     research = {
         "drive": data / "drive" / "test" / "images" / "01_test.tif" if data else None,
         "hrf": data / "hrf" / "images" / "01_h.jpg" if data else None,
@@ -107,7 +118,7 @@ def default_images(workdir: Path, keys: Sequence[str] = ("drive", "sample", "hrf
     for key in keys:
         h, w = IMAGE_SIZES[key]
         if key == "sample":
-            path, source = resources_dir() / "samples" / "fundus_normal_left_eye_cc0.jpg", "bundled sample (CC0)"
+            path, source = core.paths.resources_dir() / "samples" / "fundus_normal_left_eye_cc0.jpg", "bundled sample (CC0)"
         elif research.get(key) is not None and research[key].exists():
             path, source = research[key], "research data"
         else:
@@ -120,8 +131,6 @@ def default_images(workdir: Path, keys: Sequence[str] = ("drive", "sample", "hrf
 
 
 def given_images(paths: Sequence[str]) -> list[BenchImage]:
-    from core.imaging import read  # noqa: PLC0415
-
     out = []
     for p in paths:
         img = read(p)
@@ -132,9 +141,6 @@ def given_images(paths: Sequence[str]) -> list[BenchImage]:
 # ---------------------------------------------------------------- model
 def load_model(model: str | None, device: str = "cpu") -> tuple[Any, dict[str, Any], int]:
     """(module, model info, working size): the named or active model, else an untrained mage-s."""
-    from core.enhance import Enhancer  # noqa: PLC0415
-    from core.models.magenet import MageNet, preset  # noqa: PLC0415
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
 
     registry = ModelRegistry()
     if model or registry.active("enhancer") is not None:
@@ -146,9 +152,6 @@ def load_model(model: str | None, device: str = "cpu") -> tuple[Any, dict[str, A
 
 def _enhancer(module: Any, info: dict[str, Any], size: int, device: str, backend: str, mode: str = "fast",
               tile: int | None = None, overlap: int | None = None, threads: int | None = None) -> Any:
-    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
-    from core.models.registry import ModelCard  # noqa: F401, PLC0415
-
     kw: dict[str, Any] = {"mode": mode, "working_size": size}
     if tile:
         kw["tile_size"] = tile
@@ -157,8 +160,6 @@ def _enhancer(module: Any, info: dict[str, Any], size: int, device: str, backend
     enh = Enhancer.from_module(module, device=device, settings=EnhanceSettings(**kw), backend=backend)
     enh.model_info = {k: v for k, v in info.items() if k in ("name", "version", "weights_sha256", "architecture")}
     if threads and backend != "auto":
-        from core.inference import fixed_backend  # noqa: PLC0415
-
         net_size = tile if (mode == "tiled" and tile) else size
         enh._inference[net_size] = fixed_backend(backend, enh.model, net_size, model_key=enh._model_key(),
                                                  device=device, threads=threads)
@@ -169,7 +170,6 @@ def _enhancer(module: Any, info: dict[str, Any], size: int, device: str, backend
 def _time_pipeline(image: BenchImage, process: Callable[[Any], tuple[Any, dict[str, float]]],
                    write_fn: Callable[[Any, Any, Path], None], outdir: Path, repeat: int) -> dict[str, Any]:
     """read -> process -> write, `repeat` times after one warm-up; stage summaries and peak memory."""
-    from core.imaging import read  # noqa: PLC0415
 
     stages: dict[str, list[float]] = {}
     totals: list[float] = []
@@ -205,14 +205,10 @@ def _mage_process(enh: Any) -> Callable[[Any], tuple[Any, dict[str, float]]]:
 
 
 def _mage_write(photo: Any, result: Any, dest: Path) -> None:
-    from core.imaging import write  # noqa: PLC0415
-
     write(dest, result.pixels, provenance=result.provenance(photo), bit_depth=photo.bit_depth)
 
 
 def _baseline_process(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Any], tuple[Any, dict]]:
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
-
     def run(photo: Any) -> tuple[Any, dict[str, float]]:
         t0 = time.perf_counter()
         fov = detect_fov(photo.pixels)
@@ -223,18 +219,11 @@ def _baseline_process(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Cal
 
 
 def _baseline_write(photo: Any, result: Any, dest: Path) -> None:
-    from core.imaging import write  # noqa: PLC0415
-
     write(dest, result, bit_depth=photo.bit_depth)
 
 
 def _working_input(image: BenchImage, size: int) -> tuple[Any, Any]:
     """The network input the Enhancer makes from this photo (FOV squared, resized, masked)."""
-    import cv2  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-
-    from core.imaging import read  # noqa: PLC0415
-    from core.imaging.fov import SquareFrame, detect_fov  # noqa: PLC0415
 
     photo = read(image.path)
     fov = detect_fov(photo.pixels)
@@ -259,14 +248,12 @@ def bench_network(module: Any, x: Any, m: Any, paths: Sequence[str], repeat: int
     when given, receives each path's fastest prepared backend, so the end-to-end runs reuse
     it instead of exporting or compiling again.
     """
-    from core.inference import make_backend, psnr_db  # noqa: PLC0415
-    from core.inference.selector import reference_for, thread_options  # noqa: PLC0415
 
     rows: dict[str, Any] = {}
     ref_out = None
-    ref_name = reference_for(device)
+    ref_name = selector.reference_for(device)
     order = [ref_name] + [p for p in paths if p != ref_name]
-    threads = thread_options() if device == "cpu" else [None]
+    threads = selector.thread_options() if device == "cpu" else [None]
     prepared: dict[str, Any] = {}
     for name in order:
         counts = threads
@@ -332,11 +319,6 @@ def bench_tiles(module: Any, info: dict[str, Any], image: BenchImage, size: int,
                 overlaps: Sequence[int] = TILE_OVERLAPS, threads: int | None = None) -> dict[str, Any]:
     """Tiled mode (network at 2x the working size) over tile sizes and overlaps: time and PSNR
     of the network output against the same network run on the whole input at once."""
-    import cv2  # noqa: PLC0415
-
-    from core.enhance import EnhanceSettings  # noqa: PLC0415
-    from core.inference import psnr_db  # noqa: PLC0415
-    import torch  # noqa: PLC0415
 
     x, m = _working_input(image, size)
     big = min(int(round(size * EnhanceSettings().tiled_scale)), max(image.width, image.height)) // 8 * 8
@@ -377,7 +359,6 @@ def bench_tiles(module: Any, info: dict[str, Any], image: BenchImage, size: int,
 def bench_throughput(enh: Any, image: BenchImage, n: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Photos per second through Enhancer.enhance_many (photos already in memory, nothing written):
     on a GPU path the network takes several photos per call and the guided step runs on the GPU."""
-    from core.imaging import read  # noqa: PLC0415
 
     photo = read(image.path)
     list(enh.enhance_many([photo]))  # warm-up
@@ -394,12 +375,6 @@ def bench_throughput(enh: Any, image: BenchImage, n: int, log: Callable[[str], N
 
 
 def machine_info(device: str) -> dict[str, Any]:
-    import torch  # noqa: PLC0415
-
-    from core.inference.selector import machine_descriptor  # noqa: PLC0415
-
-    from core.inference.allocator import tune_malloc  # noqa: PLC0415
-
     info = machine_descriptor(device)
     info["malloc"] = tune_malloc()  # as the application does; applies to every path alike
     info["torch_threads"] = torch.get_num_threads()
@@ -428,10 +403,6 @@ def run_bench(
     workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the whole benchmark and return the report (a JSON-ready dict)."""
-    from core.evaluation.baselines import BASELINES  # noqa: PLC0415
-    from core.inference import PATHS, default_candidates  # noqa: PLC0415
-    from core.inference.graph import module_fingerprint  # noqa: PLC0415
-    from core.inference.selector import CPU_PATHS, CUDA_PATHS, reference_for  # noqa: PLC0415
 
     tmp = tempfile.TemporaryDirectory(prefix="fundus-bench-")
     work = Path(workdir) if workdir else Path(tmp.name)
@@ -474,7 +445,7 @@ def run_bench(
         report["network"] = bench_network(module, x, m, paths, repeat, model_key, log, device, keep=backends)
         # 3. end to end per photo: baselines, and MAGE-Net on each path that runs, at its best thread count
         best_rows = report["network"]["best"]
-        runnable = [p for p in [reference_for(device), *paths] if p in best_rows]
+        runnable = [p for p in [selector.reference_for(device), *paths] if p in best_rows]
         runnable = list(dict.fromkeys(runnable))
         pipeline: dict[str, Any] = {}
         for image in images:
@@ -485,8 +456,6 @@ def run_bench(
                     rows[f"baseline:{name}"] = _time_pipeline(image, _baseline_process(fn), _baseline_write, work, repeat)
                     log(f"  {name}: {rows[f'baseline:{name}']['total']['median']:.3f} s")
             for name in runnable:
-                from core.inference import InferenceChoice  # noqa: PLC0415
-
                 enh = _enhancer(module, info, size, device, name)
                 enh._inference[size] = InferenceChoice(backends[name], "bench: the network measurement's backend")
                 rows[f"mage:{name}"] = _time_pipeline(image, _mage_process(enh), _mage_write, work, repeat)

@@ -15,6 +15,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+import core.paths
+from core.data.vessel_samples import DRIVE_TEST_IDS, HRF_TEST_IDS, load_sample
 from core.errors import FundusError
 from core.progress import ProgressCallback, StopCallback, check_stop, report
 
@@ -76,8 +78,6 @@ def dice_by_threshold(probs: list[np.ndarray], labels: list[np.ndarray], bins: i
 
 
 def dataset_ids(dataset: str) -> tuple[str, list[str]]:
-    from core.training.vessel_data import DRIVE_TEST_IDS, HRF_TEST_IDS  # noqa: PLC0415
-
     if dataset == "drive_test":
         return "drive_test", DRIVE_TEST_IDS
     if dataset == "hrf_test":
@@ -106,10 +106,8 @@ def evaluate_vessels(
     transform: applied to each clean photo (float RGB [0,1], fov) before segmentation.
     ids: a subset of the set's images (quick checks); default all of them.
     """
-    from core.paths import shared_data_dir  # noqa: PLC0415
-    from core.training.vessel_data import load_sample  # noqa: PLC0415
 
-    root = Path(data_root) if data_root else shared_data_dir()
+    root = Path(data_root) if data_root else core.paths.shared_data_dir()
     if root is None:
         raise FundusError("The research data folder (../shared/data/fundus) was not found.")
     kind, all_ids = dataset_ids(dataset)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ImageReadError, UnsupportedImageError
-from core.imaging.reader import check_dimensions, damaged_error, grayscale_error, scale_to_container
+from core.imaging.pixel_checks import check_dimensions, damaged_error, grayscale_error, scale_to_container
 
 _COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "PALETTE COLOR"}
 
@@ -41,8 +41,8 @@ def _not_dicom(name: str) -> ImageReadError:
 
 def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
     """Decode the first frame of a colour DICOM to H x W x 3 RGB; fills `meta` in place."""
-    import pydicom  # noqa: PLC0415
-    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+    import pydicom  # noqa: PLC0415 - kept out of what the GUI imports at start-up
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
     meta["format"] = "DICOM"
     try:
@@ -98,7 +98,7 @@ def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
 
     arr = _decode_first_frame(ds, name)
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut  # noqa: PLC0415
+        from pydicom.pixels import apply_color_lut  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
         arr = apply_color_lut(arr, ds)
         if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]):
@@ -118,7 +118,7 @@ def read_dicom(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray
 
 
 def _decode_first_frame(ds: Any, name: str) -> np.ndarray:
-    from pydicom.pixels import get_decoder, pixel_array  # noqa: PLC0415
+    from pydicom.pixels import get_decoder, pixel_array  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
     transfer = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if transfer is not None and getattr(transfer, "is_compressed", False):

@@ -25,15 +25,11 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ImageReadError, UnsupportedImageError
+from core.imaging.dicom import read_dicom
+from core.imaging.pixel_checks import MAX_PIXELS, check_dimensions, damaged_error, grayscale_error, scale_to_container
 from core.imaging.suffixes import DICOM_SUFFIXES
 from core.imaging.types import FundusImage
 from core.provenance import sha256_bytes
-
-MIN_SIDE = 64
-"""Smallest side (pixels) we accept: below this there is no retina to enhance."""
-
-MAX_PIXELS = 100_000_000
-"""Largest image (pixels) we open; checked from the header before decoding."""
 
 MAX_FILE_BYTES = 2 * 1024**3
 """Largest file we read into memory (2 GiB)."""
@@ -68,8 +64,6 @@ def read(path: str | os.PathLike[str]) -> FundusImage:
     meta: dict[str, Any] = {"file_size": len(data), "notes": []}
 
     if _looks_like_dicom(data, src.suffix):
-        from core.imaging.dicom import read_dicom  # noqa: PLC0415 - pydicom is imported only when needed
-
         rgb, bit_depth = read_dicom(data, name, meta)
         meta["exif_orientation"] = 1
     elif data[:4] in _TIFF_MAGIC:
@@ -117,53 +111,6 @@ def _read_bytes(src: Path, name: str) -> bytes:
     if not data:
         raise ImageReadError(f"The file '{name}' is empty (0 bytes). It may not have finished copying.")
     return data
-
-
-def check_dimensions(width: int, height: int, name: str) -> None:
-    """Refuse images too small to hold a retina, or too large to decode safely (header values)."""
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise UnsupportedImageError(
-            f"'{name}' is only {width} x {height} pixels. A fundus photograph needs at least "
-            f"{MIN_SIDE} pixels on each side."
-        )
-    if width * height > MAX_PIXELS:
-        raise UnsupportedImageError(
-            f"'{name}' is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
-            f"Fundus Studio opens photographs up to {MAX_PIXELS // 1_000_000} megapixels."
-        )
-
-
-def grayscale_error(name: str) -> UnsupportedImageError:
-    return UnsupportedImageError(
-        f"'{name}' is a black-and-white (grayscale) image. Fundus Studio enhances colour fundus "
-        "photographs; please open the colour original."
-    )
-
-
-def damaged_error(name: str, what: str = "") -> ImageReadError:
-    kind = f" {what}" if what else ""
-    return ImageReadError(
-        f"The{kind} image '{name}' is damaged or incomplete (it may have been cut off while copying "
-        "or downloading). Try copying the original again."
-    )
-
-
-def scale_to_container(arr: np.ndarray, bits_stored: int, meta: dict[str, Any]) -> np.ndarray:
-    """Stretch e.g. 12-bit values (0..4095) in a uint16 array linearly to 0..65535.
-
-    Downstream code assumes the full 8/16-bit range; the original figure stays in metadata.
-    """
-    container = arr.dtype.itemsize * 8
-    if bits_stored >= container or bits_stored <= 0:
-        return arr
-    top = (1 << bits_stored) - 1
-    full = (1 << container) - 1
-    wide = np.minimum(arr.astype(np.uint32), top)
-    scaled = (wide * full + top // 2) // top
-    meta["bits_stored"] = bits_stored
-    meta["scaled_to_full_range"] = True
-    meta["notes"].append(f"{bits_stored}-bit values were scaled linearly to the full {container}-bit range.")
-    return scaled.astype(arr.dtype)
 
 
 def resolve_alpha(rgba: np.ndarray, name: str, meta: dict[str, Any]) -> np.ndarray:
@@ -363,7 +310,7 @@ def _decode_png16(data: bytes, name: str, meta: dict[str, Any]) -> np.ndarray:
 
 def _read_tiff(data: bytes, name: str, meta: dict[str, Any]) -> tuple[np.ndarray, int]:
     """TIFF: upright RGB and its bit depth; sizes, grayscale and strip bounds checked first."""
-    import tifffile  # noqa: PLC0415
+    import tifffile  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
     meta["format"] = "TIFF"
     try:

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
+
+import core.paths
+from core.imaging import read, write
 
 SAMPLE_NAME = "fundus_normal_left_eye_cc0.jpg"
 
 
 def sample_disc(size: tuple[int, int]) -> np.ndarray:
     """(height, width) RGB uint8: the bundled sample as a centred disc on black."""
-    import cv2  # noqa: PLC0415
-
-    from core.imaging import read  # noqa: PLC0415
-    from core.paths import resources_dir  # noqa: PLC0415
 
     h, w = size
-    sample = resources_dir() / "samples" / SAMPLE_NAME
+    sample = core.paths.resources_dir() / "samples" / SAMPLE_NAME
     if not sample.is_file():
         yy, xx = np.mgrid[0:h, 0:w]
         r = np.hypot(yy - h / 2, xx - w / 2) / (0.48 * min(h, w))
@@ -40,7 +40,6 @@ def sample_disc(size: tuple[int, int]) -> np.ndarray:
 
 def synthetic_photo(path: str | os.PathLike[str], size: tuple[int, int], seed: int | None = None) -> None:
     """Write a stand-in photo of (height, width); with `seed`, +-3 levels of noise inside the disc."""
-    from core.imaging import write  # noqa: PLC0415
 
     canvas = sample_disc(size)
     if seed is not None:

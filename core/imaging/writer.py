@@ -23,6 +23,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from core.errors import OutputError
 from core.provenance import atomic_write_bytes, sha256_bytes, write_sidecar
@@ -227,15 +228,13 @@ def _encode(fmt: str, arr: np.ndarray, quality: int, name: str) -> bytes:
             raise OutputError(f"Cannot save '{name}': PNG encoding failed.")
         return buf.tobytes()
     if fmt == "JPEG":
-        from PIL import Image  # noqa: PLC0415
-
         if not 1 <= int(quality) <= 100:
             raise OutputError(f"Cannot save '{name}': JPEG quality must be between 1 and 100, not {quality}.")
         stream = io.BytesIO()
         # 4:4:4 (no chroma subsampling): fine vessels and haemorrhages keep their colour edges.
         Image.fromarray(arr).save(stream, format="JPEG", quality=int(quality), subsampling=0)
         return stream.getvalue()
-    import tifffile  # noqa: PLC0415
+    import tifffile  # noqa: PLC0415 - kept out of what the GUI imports at start-up
 
     stream = io.BytesIO()
     photometric = "minisblack" if arr.ndim == 2 else "rgb"

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +30,9 @@ import torch
 from torch import nn
 
 from core.inference.backends import ChannelsLastBackend, cpu_bf16_supported, find_compiler, torch_threads
-from core.inference.graph import inference_graph
+from core.inference.graph import inference_graph, module_fingerprint
+from core.inference.machine import cpu_name
+from core.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +43,8 @@ class PackageMissing(RuntimeError):
     """The network has not been compiled for this input side, precision and thread count yet."""
 
 
-def _cpu_id() -> str:
-    from core.inference.selector import _cpu_name  # noqa: PLC0415 - one definition of "this CPU"
-
-    return _cpu_name()
-
-
 def package_dir() -> Path:
     """The folder of every compiled package (derived files: safe to delete)."""
-    from core.paths import user_cache_dir  # noqa: PLC0415
 
     return user_cache_dir() / "aot"
 
@@ -56,7 +52,7 @@ def package_dir() -> Path:
 def package_path(model_key: str, size: int, bf16: bool, threads: int) -> Path:
     """Where the package for these settings lives (whether or not it exists yet)."""
     torch_ver = torch.__version__.split("+")[0]
-    cpu = hashlib.sha256(_cpu_id().encode()).hexdigest()[:8]
+    cpu = hashlib.sha256(cpu_name().encode()).hexdigest()[:8]
     precision = "bf16" if bf16 else "fp32"
     name = f"{model_key[:24]}-{size}-{precision}-t{threads}-torch{torch_ver}-cpu{cpu}.pt2"
     return package_dir() / name
@@ -65,7 +61,7 @@ def package_path(model_key: str, size: int, bf16: bool, threads: int) -> Path:
 def aot_supported() -> str | None:
     """None when this PyTorch can load AOTInductor packages, else why not (e.g. a trimmed bundle)."""
     try:
-        from torch._inductor import aoti_load_package  # noqa: F401, PLC0415
+        from torch._inductor import aoti_load_package  # noqa: F401, PLC0415 - a probe: this PyTorch may lack it
     except Exception as exc:  # noqa: BLE001 - any import failure means the path is unavailable
         return f"this PyTorch cannot load compiled packages ({type(exc).__name__})"
     return None
@@ -73,7 +69,6 @@ def aot_supported() -> str | None:
 
 def why_cannot_build() -> str | None:
     """None when packages can be built here, else a reason a site engineer can act on."""
-    import sys  # noqa: PLC0415
 
     if getattr(sys, "frozen", False):
         return ("the installed application cannot compile (it carries no compiler tool chain); "
@@ -91,9 +86,7 @@ def build_package(module: nn.Module, size: int, bf16: bool, threads: int, path: 
     why = why_cannot_build()
     if why:
         raise RuntimeError(f"cannot compile the model here: {why}")
-    import torch._inductor.config as inductor_config  # noqa: PLC0415
-
-    from core.paths import user_cache_dir  # noqa: PLC0415
+    import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch._inductor takes seconds to import; only compiled paths need it
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(user_cache_dir() / "inductor"))
     graph = inference_graph(module.cpu(), torch.bfloat16 if bf16 else None, channels_last=True)
@@ -161,8 +154,6 @@ class AotBackend(ChannelsLastBackend):
         return int(self.threads or torch.get_num_threads())
 
     def prepare(self, module: nn.Module, size: int) -> None:
-        from core.inference.graph import module_fingerprint  # noqa: PLC0415
-
         t = time.perf_counter()
         key = self.model_key or module_fingerprint(module)
         path = package_path(key, size, self.bf16, self._threads())
@@ -177,7 +168,7 @@ class AotBackend(ChannelsLastBackend):
             build_package(module, size, self.bf16, self._threads(), path)
             self.build_seconds = time.perf_counter() - b
             self.built_now = True
-        from torch._inductor import aoti_load_package  # noqa: PLC0415
+        from torch._inductor import aoti_load_package  # noqa: PLC0415 - torch._inductor takes seconds to import; only compiled paths need it
 
         try:
             self.runner = aoti_load_package(str(path))

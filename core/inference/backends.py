@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from core.inference.graph import ImageOnly, inference_graph
+from core.paths import user_cache_dir
 
 
 @contextlib.contextmanager
@@ -161,10 +162,8 @@ class CompiledBackend(ChannelsLastBackend):
         return None
 
     def _build(self, module: nn.Module, size: int) -> nn.Module:
-        from core.paths import user_cache_dir  # noqa: PLC0415
-
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(user_cache_dir() / "inductor"))
-        import torch._inductor.config as inductor_config  # noqa: PLC0415
+        import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch._inductor takes seconds to import; only compiled paths need it
 
         inductor_config.freezing = True
         graph = inference_graph(module, torch.bfloat16 if self.bf16 else None, channels_last=True)

@@ -9,11 +9,15 @@ graph that gives bit-identical images for less work.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from core.models.magenet import PAD_MULTIPLE, MageNet, _pad_to_multiple
 
 
 class ImageOnly(nn.Module):
@@ -27,7 +31,6 @@ class ImageOnly(nn.Module):
     def __init__(self, model: nn.Module, prune: bool = True, compute_dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.model = model
-        from core.models.magenet import MageNet  # noqa: PLC0415
 
         self._pruned = prune and isinstance(model, MageNet)
         self.compute_dtype = compute_dtype
@@ -42,8 +45,6 @@ class ImageOnly(nn.Module):
 
 def _magenet_image(net: Any, x: torch.Tensor, fov: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """MageNet.forward without the structure head and the stage-image crops (same image)."""
-    from core.models.magenet import PAD_MULTIPLE, _pad_to_multiple  # noqa: PLC0415
-    import torch.nn.functional as F  # noqa: PLC0415
 
     h, w = x.shape[-2:]
     xp = _pad_to_multiple(x, PAD_MULTIPLE)
@@ -76,7 +77,6 @@ def inference_graph(model: nn.Module, dtype: torch.dtype | None = None, channels
                     device: str = "cpu") -> ImageOnly:
     """A copy of the model arranged for fast inference: pruned, channels-last, optionally in a
     lower precision with PReLU re-expressed; the original model is left untouched."""
-    import copy  # noqa: PLC0415
 
     net = copy.deepcopy(model).eval()
     if dtype is not None:

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from core.inference.backends import InferenceBackend
-from core.inference.graph import ImageOnly
+from core.inference.graph import ImageOnly, module_fingerprint
+from core.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ OPSET = 17
 
 def ort_version() -> str | None:
     try:
-        import onnxruntime  # noqa: PLC0415
+        import onnxruntime  # noqa: PLC0415 - optional extra (pip install .[onnx])
 
         return str(onnxruntime.__version__)
     except Exception:  # noqa: BLE001 - missing or broken install: the path is just unavailable
@@ -39,8 +40,6 @@ def ort_version() -> str | None:
 
 
 def onnx_cache_path(model_key: str, size: int) -> Path:
-    from core.paths import user_cache_dir  # noqa: PLC0415
-
     torch_ver = torch.__version__.split("+")[0]
     return user_cache_dir() / "onnx" / f"{model_key[:24]}-{size}-torch{torch_ver}-op{OPSET}.onnx"
 
@@ -94,9 +93,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         return other  # type: ignore[return-value]
 
     def prepare(self, module: nn.Module, size: int) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
-
-        from core.inference.graph import module_fingerprint  # noqa: PLC0415
+        import onnxruntime as ort  # noqa: PLC0415 - optional extra (pip install .[onnx])
 
         t = time.perf_counter()
         key = self.model_key or module_fingerprint(module)

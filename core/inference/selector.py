@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.errors import Cancelled
+from core.inference.aot import AOT_PATHS, AotBackend, AotBF16Backend, PackageMissing, built_packages
 from core.inference.backends import (
     ChannelsLastBackend,
     CompiledBackend,
@@ -37,10 +39,11 @@ from core.inference.backends import (
     CpuBF16Backend,
     InferenceBackend,
 )
-from core.inference.aot import AOT_PATHS, AotBackend, AotBF16Backend, PackageMissing, built_packages
 from core.inference.cuda import CudaBackend, CudaBF16Backend, CudaFP16Backend
+from core.inference.graph import module_fingerprint
+from core.inference.machine import cpu_name
 from core.inference.onnx_backend import OnnxRuntimeBackend, ort_version
-from core.errors import Cancelled
+from core.paths import user_cache_dir
 from core.progress import StopCallback, check_stop
 
 log = logging.getLogger(__name__)
@@ -123,22 +126,11 @@ def psnr_db(a: torch.Tensor, b: torch.Tensor, fov: torch.Tensor | None = None) -
     return float("inf") if mse <= 0 else float(10.0 * np.log10(1.0 / mse))
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_descriptor(device: str) -> dict[str, Any]:
     """What makes timings differ between machines (part of the cache key)."""
     desc: dict[str, Any] = {
         "device": device,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "onnxruntime": ort_version(),
@@ -161,8 +153,6 @@ def cache_key(model_key: str, size: int, device: str, candidates: Sequence[str])
 
 
 def cache_file() -> Path:
-    from core.paths import user_cache_dir  # noqa: PLC0415
-
     return user_cache_dir() / "inference" / "choices.json"
 
 
@@ -302,7 +292,6 @@ def select_backend(
     x (1,3,S,S), fov (1,1,S,S): CPU float32, a real working-size input preferably.
     Raises Cancelled (between two runs) once `should_stop()` is true.
     """
-    from core.inference.graph import module_fingerprint  # noqa: PLC0415
 
     model_key = model_key or module_fingerprint(module)
     size = int(x.shape[-1])

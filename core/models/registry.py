@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from safetensors.torch import load as st_load
+from safetensors.torch import save_file
 from torch import nn
 
 from core import paths
@@ -282,8 +284,6 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
 
 
 def _tensors_from_bytes(data: bytes, label: str) -> dict[str, Any]:
-    from safetensors.torch import load as st_load  # noqa: PLC0415
-
     n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
     _parse_safetensors_header(data[: 8 + min(n, _MAX_HEADER_BYTES)], len(data), label)
     try:
@@ -407,7 +407,6 @@ class ModelRegistry:
 
     def install(self, module: nn.Module, card: ModelCard, overwrite: bool = False) -> InstalledModel:
         """Save `module`'s weights (safetensors) and its card into the user folder; sha256 filled in."""
-        from safetensors.torch import save_file  # noqa: PLC0415
 
         card = card.copy()
         if not card.config and hasattr(getattr(module, "config", None), "to_dict"):

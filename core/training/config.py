@@ -2,6 +2,9 @@
 
 Configs are committed (configs/*.json) so anyone can reproduce a shipped model.
 Unknown keys are errors, so a typo cannot silently fall back to a default.
+Paths in a config file (output_dir, init_from, data.root, data.cache_dir) are absolute or
+relative to the repository root (core.paths.repo_root), never to the current directory,
+so the same file gives the same run from any folder of a fresh clone.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+
+from core.paths import repo_root
 
 MODES = ("supervised", "teacher_student")
 
@@ -135,10 +140,33 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a config file; its relative paths are taken from the repository root."""
+        return cls.from_dict(resolve_paths(json.loads(Path(path).read_text())))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+CONFIG_PATHS = ("output_dir", "init_from")
+DATA_PATHS = ("root", "cache_dir")
+
+
+def from_repo(value: str | None, root: Path | None = None) -> str | None:
+    """An absolute path as it is; a relative one under the repository root (None stays None)."""
+    if value is None or Path(value).is_absolute():
+        return value
+    return str((root or repo_root()) / value)
+
+
+def resolve_paths(data: Mapping[str, Any], root: Path | None = None) -> dict[str, Any]:
+    """The config's file paths made absolute against `root` (default: the repository root)."""
+    out = dict(data)
+    for key in CONFIG_PATHS:
+        if key in out:
+            out[key] = from_repo(out[key], root)
+    if isinstance(out.get("data"), Mapping):
+        out["data"] = {k: (from_repo(v, root) if k in DATA_PATHS else v) for k, v in out["data"].items()}
+    return out

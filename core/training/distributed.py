@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ def wrap(model: nn.Module, info: DistInfo) -> nn.Module:
     """DDP around `model` when distributed (broadcasts rank 0's initial weights)."""
     if not info.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel as DDP  # noqa: PLC0415
 
     if info.device.startswith("cuda"):
         return DDP(model, device_ids=[info.local_rank], output_device=info.local_rank)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.models.registry import ModelCard, ModelRegistry
 from core.training.config import TrainConfig
 
 
@@ -37,7 +38,6 @@ def export_model(
     version: str | None = None,
 ):
     """Write `<name>-<version>.safetensors` + `.json` into out_dir through the registry (sha256 filled in)."""
-    from core.models.registry import ModelCard, ModelRegistry  # noqa: PLC0415
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

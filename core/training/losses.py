@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from core.models.structured import MaskedBlur
+
 _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -82,8 +84,6 @@ _blurs: dict[tuple[float, str, str], torch.nn.Module] = {}
 
 
 def _masked_blur(x: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
-    from core.models.structured import MaskedBlur  # noqa: PLC0415 - models import training-free code only
-
     key = (sigma, str(x.device), str(x.dtype))
     if key not in _blurs:
         _blurs[key] = MaskedBlur(sigma).to(device=x.device, dtype=x.dtype)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ModelError
-
+from core.guard import set_card_guard
+from core.models.registry import InstalledModel, ModelCard, ModelRegistry, sha256_file, version_key
 
 TOLERANCES: dict[tuple[str, str], dict[str, float]] = {
     ("photometric", "structure_psnr"): {"mean": 0.3, "worst": 1.0},  # dB
@@ -74,7 +75,6 @@ def compare_do_no_harm(new: dict[str, Any], shipped: dict[str, Any]) -> list[str
 
 def current_shipped_card(dest_dir: str | Path, kind: str = "enhancer") -> Any:
     """The newest card of `kind` in dest_dir (the shipped model that a new one replaces), or None."""
-    from core.models.registry import ModelCard, version_key  # noqa: PLC0415
 
     cards = []
     for p in sorted(Path(dest_dir).glob("*.json")):
@@ -107,8 +107,6 @@ def ship_model(
     `shipped_card` ("current": the newest enhancer card in dest_dir; None: no comparison) beyond
     TOLERANCES, unless `allow_worse`.
     """
-    from core.guard import set_card_guard  # noqa: PLC0415
-    from core.models.registry import InstalledModel, ModelCard, ModelRegistry, sha256_file  # noqa: PLC0415
 
     card_path = Path(card_path)
     card = ModelCard.load(card_path)

@@ -37,11 +37,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.data.sources import SourceSpec, load_sources
+from core.device import choose_device
+from core.enhance import Enhancer, EnhanceSettings
 from core.errors import Cancelled, FundusError, ModelError
+from core.guard import card_guard, set_card_guard
+from core.imaging import read
+from core.models.magenet import MageNetConfig
+from core.models.registry import RUNTIME_CONFIG_KEYS, ModelCard, ModelRegistry
+from core.paths import user_cache_dir, user_data_dir
 from core.progress import ProgressCallback, StopCallback, report
+from core.provenance import atomic_write_bytes
+from core.training.config import DataConfig, OptimConfig, TrainConfig
+from core.training.export import hardware_string
 from core.training.losses import LossResult, charbonnier, masked_mean
 from core.training.site_scan import ScannedImage, SiteScan
-from core.training.trainer import Trainer, TrainResult
+from core.training.trainer import Trainer, TrainResult, load_checkpoint
 
 MANIFEST_NAME = "site_run.json"
 MANIFEST_FORMAT = 1
@@ -192,7 +203,6 @@ PreviewCallback = Callable[[PreviewFrame], None]
 
 def default_runs_dir() -> Path:
     """<user data dir>/site_runs: runs stay on this machine, never in the program folder."""
-    from core.paths import user_data_dir  # noqa: PLC0415
 
     return user_data_dir() / "site_runs"
 
@@ -243,8 +253,6 @@ class SiteAdaptation:
     """One adaptation run in `run_dir`: create (or open to resume), prepare, train, install."""
 
     def __init__(self, run_dir: str | Path, manifest: dict[str, Any], registry: Any = None) -> None:
-        from core.models.registry import ModelRegistry  # noqa: PLC0415
-
         self.run_dir = Path(run_dir)
         self.manifest = manifest
         self.registry = registry or ModelRegistry()
@@ -274,7 +282,6 @@ class SiteAdaptation:
         registry: Any = None,
     ) -> "SiteAdaptation":
         """Plan a new run from a scan; `start` = InstalledModel to adapt (default: the active enhancer)."""
-        from core.models.registry import ModelRegistry  # noqa: PLC0415
 
         registry = registry or ModelRegistry()
         start = start or registry.active("enhancer")
@@ -324,8 +331,6 @@ class SiteAdaptation:
         return cls(run_dir, manifest, registry)
 
     def save_manifest(self) -> None:
-        from core.provenance import atomic_write_bytes  # noqa: PLC0415
-
         atomic_write_bytes(self.run_dir / MANIFEST_NAME, (json.dumps(self.manifest, indent=1) + "\n").encode())
 
     def set_status(self, status: str, **extra: Any) -> None:
@@ -378,13 +383,10 @@ class SiteAdaptation:
 
     def train_config(self):
         """The Trainer's config for this run (a pure function of the manifest)."""
-        from core.models.registry import RUNTIME_CONFIG_KEYS  # noqa: PLC0415
-        from core.training.config import DataConfig, OptimConfig, TrainConfig  # noqa: PLC0415
 
         s = self.settings
         start = self.start_model
         ws = self.working_size()
-        from core.models.magenet import MageNetConfig  # noqa: PLC0415
 
         # The card's network exactly, with its missing keys at their dataclass defaults (what an older
         # card means: e.g. no output_form = the residual form), never the current preset's.
@@ -415,16 +417,11 @@ class SiteAdaptation:
         )
 
     def device(self) -> str:
-        from core.device import choose_device  # noqa: PLC0415
-
         dev = choose_device(self.settings.device).device
         return "cpu" if dev == "mps" else dev  # the trainer supports CUDA and CPU
 
     # ------------------------------------------------------------------ data + trainer
     def _sources(self, images: Sequence[ScannedImage], progress: ProgressCallback | None):
-        from core.paths import user_cache_dir  # noqa: PLC0415
-        from core.training.datasets import SourceSpec, load_sources  # noqa: PLC0415
-
         root = Path(self.scan.folder)
         specs = []
         for im in images:
@@ -441,7 +438,6 @@ class SiteAdaptation:
         """Load the site photos (cached) and build the trainer; resumes from the checkpoint if there is one."""
         if self.trainer is not None:
             return self.trainer
-        from core.imaging import read  # noqa: PLC0415
 
         cfg = self.train_config()
         for im in self.plan.train:
@@ -467,8 +463,6 @@ class SiteAdaptation:
 
     # ------------------------------------------------------------------ previews
     def _enhance_preview(self, module: nn.Module) -> np.ndarray:
-        from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
-
         enh = Enhancer.from_module(module, device="cpu", settings=EnhanceSettings(working_size=self.working_size()))
         return _small(enh.enhance(self._preview_image).pixels)
 
@@ -577,7 +571,6 @@ class SiteAdaptation:
         """The adapted network (the EMA teacher), from the live trainer or the checkpoint."""
         if self.trainer is not None:
             return self.trainer.final_module()
-        from core.training.trainer import load_checkpoint  # noqa: PLC0415
 
         ck = load_checkpoint(self.checkpoint_path)
         module = copy.deepcopy(self.starting_module())
@@ -615,10 +608,6 @@ class SiteAdaptation:
         evaluation recalibrated on the site's held-out photos, else the starting model's.
         Returns (InstalledModel, activated: bool).
         """
-        from core.guard import card_guard, set_card_guard  # noqa: PLC0415
-
-        from core.models.registry import ModelCard  # noqa: PLC0415
-        from core.training.export import hardware_string  # noqa: PLC0415
 
         start = self.start_model
         version = version or next_free_version(self.registry, name)

@@ -46,8 +46,18 @@ import cv2
 import numpy as np
 from torch import nn
 
+from core.enhance import Enhancer, EnhanceSettings
 from core.errors import FundusError
+from core.evaluation.do_no_harm import apply_photometric, photometric_params
+from core.evaluation.noref import measure_all
+from core.guard import DEFAULT_GUARD_THRESHOLD, card_guard
+from core.imaging import measures as M
+from core.imaging import read
+from core.imaging.fov import detect_fov
+from core.imaging.types import FundusImage
+from core.models.registry import ModelRegistry
 from core.progress import ProgressCallback, StopCallback, check_stop, report
+from core.vessels import VesselSegmenter
 
 
 @dataclass(frozen=True)
@@ -207,12 +217,10 @@ def _small(rgb: np.ndarray, side: int = 384) -> np.ndarray:
 
 def default_segmenter() -> Any:
     """The installed vessel model, or None (stability is then left out, with a note)."""
-    from core.models.registry import ModelRegistry  # noqa: PLC0415
 
     installed = ModelRegistry().active("vessel")
     if installed is None:
         return None
-    from core.vessels import VesselSegmenter  # noqa: PLC0415
 
     return VesselSegmenter(installed)
 
@@ -235,11 +243,6 @@ def evaluate_adaptation(
     guard_shifts: photometric shifts per photo for the adapted model's guard threshold (None: about
     GUARD_SHIFTS_TARGET in all, at least 2 per photo; 0: no recalibration). fallback_guard: the
     starting model's calibration, kept when no shifted output reaches the good level."""
-    from core.enhance import EnhanceSettings, Enhancer  # noqa: PLC0415
-    from core.evaluation.noref import measure_all  # noqa: PLC0415
-    from core.imaging import read  # noqa: PLC0415
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
-    from core.imaging.types import FundusImage  # noqa: PLC0415
 
     if not photos:
         raise FundusError("No held-out photos to evaluate on: hold out at least one site photo.")
@@ -343,7 +346,6 @@ def evaluate_run(run: Any, segmenter: Any = "default", progress: ProgressCallbac
                  should_stop: StopCallback | None = None, preview_count: int = 3,
                  guard_shifts: int | None = None) -> SiteEvaluation:
     """Evaluate a core.training.site_adapt.SiteAdaptation on its held-out photos."""
-    from core.guard import card_guard  # noqa: PLC0415
 
     seg = default_segmenter() if segmenter == "default" else segmenter
     return evaluate_adaptation(
@@ -383,7 +385,6 @@ def working_view(rgb: np.ndarray, fov: np.ndarray, side: int) -> tuple[np.ndarra
 
 def structure_measures(photo: np.ndarray, output: np.ndarray, fov: np.ndarray) -> dict[str, float | None]:
     """Band-pass correlation of the output with the photo and the vessel contrast ratio (None: no vessels)."""
-    from core.imaging import measures as M  # noqa: PLC0415
 
     return {"bandpass_correlation": M.bandpass_correlation(photo, output, fov),
             "vessel_contrast_ratio": M.vessel_contrast_ratio(output, photo, fov)}
@@ -392,7 +393,6 @@ def structure_measures(photo: np.ndarray, output: np.ndarray, fov: np.ndarray) -
 def shifted_photo(px: np.ndarray, fov: np.ndarray, name: str, k: int) -> np.ndarray:
     """The k-th seeded global shift of one held-out photo, as uint8: evaluate's own shift
     (core.evaluation.do_no_harm, same ranges and generator) for the id "<name>#site<k>"."""
-    from core.evaluation.do_no_harm import apply_photometric, photometric_params  # noqa: PLC0415
 
     y = apply_photometric(px.astype(np.float32) / 255.0, fov, photometric_params(f"{name}#site{k}"))
     return (y * 255.0 + 0.5).astype(np.uint8)
@@ -401,8 +401,6 @@ def shifted_photo(px: np.ndarray, fov: np.ndarray, name: str, k: int) -> np.ndar
 def guard_cases_for(enhancer: Any, px: np.ndarray, fov: np.ndarray, name: str, shifts: int, working_size: int,
                     should_stop: StopCallback | None = None) -> list[tuple[float, float]]:
     """(guard score, structure PSNR vs the unshifted photo) of the enhancer's output on `shifts` shifts."""
-    from core.imaging import measures as M  # noqa: PLC0415
-    from core.imaging.types import FundusImage  # noqa: PLC0415
 
     photo, small_fov = working_view(px, fov, working_size)
     out = []
@@ -417,8 +415,6 @@ def guard_cases_for(enhancer: Any, px: np.ndarray, fov: np.ndarray, name: str, s
 
 def calibrate_site_guard(cases: Sequence[tuple[float, float]], fallback: dict[str, Any] | None) -> dict[str, Any]:
     """calibrate_guard on the site cases; without any good (>= 36 dB) output, the starting model's threshold."""
-    from core.guard import DEFAULT_GUARD_THRESHOLD  # noqa: PLC0415
-    from core.imaging import measures as M  # noqa: PLC0415
 
     cal = M.calibrate_guard([c[0] for c in cases], [c[1] for c in cases])
     cal["source"] = "site held-out photos, seeded photometric shifts (structure PSNR vs the unshifted photo)"

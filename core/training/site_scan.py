@@ -29,9 +29,13 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from core.errors import FundusError
+from core.errors import FundusError, UnsupportedImageError
+from core.evaluation.noref import measure_all
+from core.imaging import read
+from core.imaging.fov import detect_fov
 from core.imaging.suffixes import find_photos
 from core.progress import ProgressCallback, StopCallback, check_stop, report
+from core.provenance import sha256_file
 
 MIN_SIDE = 256
 """Smallest usable photo side in px (the FOV is enlarged to 512 px for the network)."""
@@ -180,10 +184,6 @@ Problem = tuple[str, str]
 
 def check_photo(path: Path, min_side: int = MIN_SIDE) -> tuple[ScannedImage | None, Problem | None, str | None]:
     """(usable image or None, (category, reason) or None, pixel hash or None) of one file."""
-    from core.errors import UnsupportedImageError  # noqa: PLC0415
-    from core.evaluation.noref import measure_all  # noqa: PLC0415
-    from core.imaging import read  # noqa: PLC0415
-    from core.imaging.fov import detect_fov  # noqa: PLC0415
 
     try:
         img = read(path)
@@ -237,8 +237,6 @@ def scan_site(
         check_stop(should_stop)
         report(progress, i, len(files), p.name)
         try:
-            from core.provenance import sha256_file  # noqa: PLC0415
-
             digest = sha256_file(p)
         except OSError as exc:
             scan.excluded.append(ExcludedFile(str(p), f"cannot be read: {exc.strerror or exc}", "unreadable"))
@@ -266,7 +264,6 @@ def scan_site(
 
 def thumbnail(path: str | Path, size: int = 96) -> np.ndarray:
     """A small RGB uint8 preview of a photo (longest side `size`), for the wizard's strip."""
-    from core.imaging import read  # noqa: PLC0415
 
     img = read(path)
     rgb = _to_u8(img.pixels, img.max_value)

@@ -28,13 +28,18 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
+import core.paths
+from core.data.sources import Source, extra_clean_specs, load_sources, real_specs, train_clean_specs
 from core.errors import FundusError
+from core.models.magenet import MageNet, MageNetConfig, preset
+from core.paths import user_cache_dir
 from core.progress import ProgressCallback, StopCallback, report
 from core.training import distributed as ddp
 from core.training.config import TrainConfig
-from core.training.datasets import RealSampler, ScaleJitter, Source, SyntheticPool
+from core.training.datasets import RealSampler, ScaleJitter, SyntheticPool, drop_lowest_quality
 from core.training.losses import LossWeights, consistency_loss, ema_decay, ramp_weight, supervised_loss
 from core.training.perturb import PerturbStrength, perturb
 
@@ -47,8 +52,6 @@ REESTIMATE_EVERY = 100
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
-    from core.models.magenet import MageNet, MageNetConfig, preset  # noqa: PLC0415
-
     base = preset(cfg.preset).to_dict()
     base.update(cfg.model_overrides)
     return MageNet(MageNetConfig.from_dict(base))
@@ -122,8 +125,6 @@ def initial_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """Weights to fine-tune from: a checkpoint (its teacher if it has one, else its model) or safetensors."""
     p = Path(path)
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file  # noqa: PLC0415
-
         return load_file(str(p))
     ck = load_checkpoint(p)
     return ck.get("teacher") or ck["model"]
@@ -211,19 +212,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
     def _load_data(self, clean, real):
-        from core.paths import shared_data_dir, user_cache_dir  # noqa: PLC0415
-        from core.training.datasets import load_sources, real_specs, train_clean_specs  # noqa: PLC0415
 
         d = self.cfg.data
-        root = Path(d.root) if d.root else shared_data_dir()
+        root = Path(d.root) if d.root else core.paths.shared_data_dir()
         if root is None:
             raise FundusError("The research data folder was not found (set FUNDUS_DATA or data.root).")
         cache = Path(d.cache_dir) if d.cache_dir else user_cache_dir() / "training"
         if clean is None:
             clean = load_sources(train_clean_specs(root), cache, d.max_side)
             if d.clean_extra:
-                from core.training.datasets import drop_lowest_quality, extra_clean_specs  # noqa: PLC0415
-
                 extra = load_sources(extra_clean_specs(root), cache, d.max_side, skip_unreadable=True)
                 clean = [*clean, *drop_lowest_quality(extra, 0.2)]
         if self.ts and real is None:

@@ -16,72 +16,14 @@ see vessels through poor photos.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from core.errors import FundusError
+from core.data.vessel_samples import Sample
+from core.degrade import degrade
 from core.models.vesselnet import fov_diameter, normalise_in_fov
-
-DRIVE_TRAIN_IDS = [f"{i}" for i in range(21, 41)]
-HRF_TRAIN_IDS = [f"{i:02d}_{c}" for i in range(1, 9) for c in ("h", "g", "dr")]
-DRIVE_TEST_IDS = [f"{i:02d}" for i in range(1, 21)]
-HRF_TEST_IDS = [f"{i:02d}_{c}" for i in (9, 10) for c in ("h", "g", "dr")]
-
-
-@dataclass
-class Sample:
-    """One labelled photo at native resolution. rgb float32 [0,1]; label, fov bool."""
-
-    name: str
-    rgb: np.ndarray
-    label: np.ndarray
-    fov: np.ndarray
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    a = np.array(Image.open(path))
-    if a.ndim == 3:
-        a = a[..., 0]
-    return a > 127
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    a = np.array(Image.open(path).convert("RGB"))
-    return a.astype(np.float32) / 255.0
-
-
-def load_sample(root: Path, dataset: str, sid: str) -> Sample:
-    """dataset: "drive_train", "drive_test", "hrf". sid: "21", "01", "05_dr"."""
-    root = Path(root)
-    if dataset == "drive_train":
-        d = root / "drive" / "training"
-        return Sample(f"drive_{sid}", _read_rgb(d / "images" / f"{sid}_training.tif"),
-                      _read_gray(d / "1st_manual" / f"{sid}_manual1.gif"),
-                      _read_gray(d / "mask" / f"{sid}_training_mask.gif"))
-    if dataset == "drive_test":
-        d = root / "drive" / "test"
-        return Sample(f"drive_{sid}", _read_rgb(d / "images" / f"{sid}_test.tif"),
-                      _read_gray(d / "1st_manual" / f"{sid}_manual1.gif"),
-                      _read_gray(d / "mask" / f"{sid}_test_mask.gif"))
-    if dataset == "hrf":
-        d = root / "hrf"
-        num, cls = sid.split("_")
-        img = d / "images" / f"{sid}.{'JPG' if cls == 'dr' else 'jpg'}"
-        return Sample(f"hrf_{sid}", _read_rgb(img), _read_gray(d / "manual1" / f"{sid}.tif"),
-                      _read_gray(d / "mask" / f"{sid}_mask.tif"))
-    raise FundusError(f"Unknown vessel dataset {dataset!r}.")
-
-
-def assert_training_ids(drive_ids: Sequence[str], hrf_ids: Sequence[str]) -> None:
-    """Refuse evaluation images in a training list (DRIVE test 01-20, HRF 09-10)."""
-    bad = [i for i in drive_ids if i not in DRIVE_TRAIN_IDS] + [i for i in hrf_ids if i not in HRF_TRAIN_IDS]
-    if bad:
-        raise FundusError(f"These images are reserved for evaluation and may not be trained on: {bad}")
-
 
 @dataclass
 class ScaledImage:
@@ -163,11 +105,7 @@ def private_degrade(rgb: np.ndarray, fov: np.ndarray, diameter: float, rng: np.r
 
 
 def _external_degrader() -> Optional[Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]]:
-    """core.degrade.degrade with a random one of the 7 combinations, when that module exists."""
-    try:
-        from core.degrade import degrade  # noqa: PLC0415 - written by another helper, optional here
-    except ImportError:
-        return None
+    """core.degrade.degrade with a random one of the 7 combinations."""
 
     def run(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out, _ = degrade(rgb, fov, combination=None, seed=rng)

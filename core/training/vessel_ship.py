@@ -22,11 +22,14 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
+from core.data.vessel_samples import load_sample
 from core.evaluation.vessel_eval import binary_scores, dice_by_threshold, evaluate_vessels, roc_auc
+from core.models.registry import ModelCard
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
-from core.paths import resources_dir, shared_data_dir
-from core.training.vessel_data import load_sample
+from core.paths import repo_root, resources_dir, shared_data_dir
+from core.provenance import sha256_file
 from core.training.vessel_train import split_ids
 from core.vessels import VesselSegmenter
 
@@ -98,11 +101,6 @@ def _compact(res: dict[str, Any]) -> dict[str, Any]:
 
 def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] = None, log=print,
          name: str = "vesselnet", notes: Optional[str] = None) -> dict[str, Any]:
-    from safetensors.torch import save_file  # noqa: PLC0415
-
-    from core.models.registry import ModelCard  # noqa: PLC0415
-    from core.provenance import sha256_file  # noqa: PLC0415
-
     t0 = time.time()
     root = Path(data_root) if data_root else shared_data_dir()
     net, ck = load_trained(run_dir / "vesselnet_final.pt")
@@ -167,7 +165,7 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="Calibrate, evaluate and ship a trained VesselNet.")
-    ap.add_argument("--run", default="/work/runs/vessels")
+    ap.add_argument("--run", default=str(repo_root() / "runs" / "vessels"), help="the vessel_train run folder")
     ap.add_argument("--dest", default=str(resources_dir() / "models"))
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--name", default="vesselnet", help="model name (vesselnet-clean: the evaluation-only model)")

@@ -1,8 +1,8 @@
 """Train VesselNet on DRIVE training + HRF 01-08 patches (BCE + Dice), seeded and resumable.
 
-Run in the background:
-    nohup .venv/bin/python -m core.training.vessel_train --config configs/vessels.json \
-        --out /work/runs/vessels > /work/runs/vessels/train.log 2>&1 &
+Run in the background, from the repository root:
+    mkdir -p runs/vessels && nohup .venv/bin/python -m core.training.vessel_train --config configs/vessels.json \
+        --out runs/vessels > runs/vessels/train.log 2>&1 &
 The learning rate follows a cosine over max(step/steps, elapsed/budget), so a run
 that is slower than planned still anneals within its wall-time budget.
 A checkpoint (model, EMA, optimiser, RNG states, history) is written every few
@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from core.errors import FundusError
 from core.evaluation.vessel_eval import roc_auc
 from core.models.vesselnet import VesselNet, VesselNetConfig, count_parameters
-from core.paths import shared_data_dir
+from core.paths import repo_root, shared_data_dir
 from core.progress import ProgressCallback, StopCallback, report
-from core.training.vessel_data import PatchSampler, Sample, ScaledImage, assert_training_ids, load_sample, scale_sample
+from core.data.vessel_samples import Sample, assert_training_ids, load_sample
+from core.training.vessel_data import PatchSampler, ScaledImage, scale_sample
 from core.vessels import predict_prob
 
 
@@ -205,8 +206,8 @@ def train(
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="Train VesselNet (background job).")
-    ap.add_argument("--config", default="configs/vessels.json")
-    ap.add_argument("--out", default="/work/runs/vessels")
+    ap.add_argument("--config", default=str(repo_root() / "configs" / "vessels.json"))
+    ap.add_argument("--out", default=str(repo_root() / "runs" / "vessels"), help="run folder (default: runs/vessels in the repository)")
     ap.add_argument("--budget-minutes", type=float, default=None)
     ap.add_argument("--steps", type=int, default=None)
     args = ap.parse_args(argv)

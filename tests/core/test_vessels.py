@@ -291,7 +291,7 @@ def test_shipped_vessel_model_matches_its_card():
 
 def test_shipped_model_finds_vessels_in_a_drive_test_photo(fundus_data):
     from core.evaluation.vessel_eval import roc_auc
-    from core.training.vessel_data import load_sample
+    from core.data.vessel_samples import load_sample
 
     s = load_sample(fundus_data, "drive_test", "03")
     seg = VesselSegmenter()

@@ -6,7 +6,7 @@ import collections
 from pathlib import Path
 
 from core.data import splits as S
-from core.training import datasets as ds
+from core.data import sources
 
 
 def _touch(p: Path) -> Path:
@@ -42,7 +42,7 @@ def _fake_data(root: Path) -> Path:
 
 
 def test_synthetic_test_ids_live_in_splits_and_datasets_reexports_them():
-    assert ds.TEST_IDS is S.TEST_IDS and ds.TEST_DRIVE_IDS is S.TEST_DRIVE_IDS
+    assert sources.TEST_IDS is S.TEST_IDS and sources.TEST_DRIVE_IDS is S.TEST_DRIVE_IDS
     assert len(S.TEST_IDS) == 26 and "drive/01" in S.TEST_IDS and "hrf/10_dr" in S.TEST_IDS
 
 
@@ -97,9 +97,9 @@ def test_is_test_by_id_and_by_path(tmp_path):
     S._held_out.cache_clear()
     eyeq_test = {p.id for p in real if p.dataset == "eyeq"}
     (data / "real_lowquality/eyeq_usable_512/fov_mask_800").mkdir(parents=True, exist_ok=True)
-    kept = {s.id for s in ds.real_specs(data)}
+    kept = {s.id for s in sources.real_specs(data)}
     assert kept and not kept & eyeq_test  # training never sees the real subset
-    assert eyeq_test <= {s.id for s in ds.real_specs(data, include_test=True)}
+    assert eyeq_test <= {s.id for s in sources.real_specs(data, include_test=True)}
 
 
 def test_real_data_splits(fundus_data):
@@ -111,5 +111,5 @@ def test_real_data_splits(fundus_data):
     assert {p.population for p in photos if p.dataset == "hei_med"} >= {"african", "caucasian"}
     assert 60 <= len(real) <= 90
     assert {p.stratum for p in real} == set(S.REAL_STRATA_TARGET)
-    assert not {s.id for s in ds.real_specs(fundus_data)} & {p.id for p in real}
-    assert not {s.id for s in ds.train_clean_specs(fundus_data)} & S.test_ids(fundus_data)
+    assert not {s.id for s in sources.real_specs(fundus_data)} & {p.id for p in real}
+    assert not {s.id for s in sources.train_clean_specs(fundus_data)} & S.test_ids(fundus_data)

@@ -8,7 +8,7 @@ import torch
 
 from core.evaluation import protocol as P
 from core.models.magenet import MageNet, MageNetConfig
-from core.training.datasets import SourceSpec
+from core.data.sources import SourceSpec
 from tests.core.training.tiny import TINY_MODEL, restore_threads  # noqa: F401
 from tests.synthetic import make_fundus
 

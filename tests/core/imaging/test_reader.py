@@ -16,7 +16,8 @@ from PIL import Image, ImageOps
 
 from core.errors import FundusError, ImageReadError, UnsupportedImageError
 from core.imaging import FundusImage, read
-from core.imaging.reader import MAX_PIXELS, MIN_SIDE, apply_orientation
+from core.imaging.pixel_checks import MAX_PIXELS, MIN_SIDE
+from core.imaging.reader import apply_orientation
 
 
 def colour(h: int = 96, w: int = 128, dtype=np.uint8, seed: int = 0) -> np.ndarray:

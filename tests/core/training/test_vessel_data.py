@@ -8,16 +8,8 @@ import pytest
 
 from core.errors import FundusError
 from core.models.vesselnet import fov_diameter
-from core.training.vessel_data import (
-    DRIVE_TRAIN_IDS,
-    HRF_TRAIN_IDS,
-    PatchSampler,
-    Sample,
-    assert_training_ids,
-    load_sample,
-    private_degrade,
-    scale_sample,
-)
+from core.data.vessel_samples import DRIVE_TRAIN_IDS, HRF_TRAIN_IDS, Sample, assert_training_ids, load_sample
+from core.training.vessel_data import PatchSampler, private_degrade, scale_sample
 
 
 def synthetic_sample(name: str = "syn_1", h: int = 180, w: int = 240, seed: int = 0) -> Sample:

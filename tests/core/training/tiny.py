@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.training.config import TrainConfig
-from core.training.datasets import Source
+from core.data.sources import Source
 from tests.synthetic import make_fundus
 
 TINY_MODEL = {
