@@ -28,6 +28,7 @@ from core.batch.measures import Measurer, thumbnail_jpeg
 from core.batch.memory import release_free_memory
 from core.batch.queue import BatchQueue, Job, settings_key
 from core.errors import Cancelled, FundusError, ImageReadError
+from core.export import write_comparison
 from core.progress import ProgressCallback, StopCallback
 
 ItemProgress = Callable[[int, float, str], None]
@@ -88,8 +89,10 @@ class BatchRunner:
         job_finished: JobFinished | None = None,
         should_stop: StopCallback | None = None,
         require_fov: bool = True,
+        comparisons: bool = False,
     ) -> None:
         self.queue = queue
+        self.comparisons = comparisons  # also write <stem>_comparison.png (core.export) beside each output
         self.require_fov = require_fov
         self.batch_id = batch_id
         self.enhancer = enhancer
@@ -271,6 +274,8 @@ class BatchRunner:
             written = write(dest, result.pixels, provenance=provenance, input_path=job.input_path,
                             bit_depth=image.bit_depth if dest.suffix != ".jpg" else 8,
                             quality=int(job.settings.get("quality", 95)))
+            if self.comparisons:
+                write_comparison(comparison_path(job), image, result, protected=[job.input_path])
         except FundusError as err:
             timings["write"] = time.perf_counter() - t0
             self._finished(job.id, "failed", error=str(err), timings=timings, model=self.model)
@@ -400,6 +405,11 @@ class BatchRunner:
                 "(or it is cropped inside the retina). It was not enhanced."))
             return
         todo.put((job, image, result, timings))  # blocks while the writer is behind: memory stays flat
+
+
+def comparison_path(job: Job) -> Path:
+    """<stem>_comparison.png beside the job's enhanced output."""
+    return Path(job.output_path).with_name(f"{Path(job.input_path).stem}_comparison.png")
 
 
 def _output_intact(job: Job) -> bool:
