@@ -42,7 +42,7 @@ class ToolWindows:
     def show_batch(self) -> None:
         """The batch panel (app.batch), created on first use as a bottom dock."""
         if self.batch_dock is None:
-            from app.batch_panel import BatchPanel  # noqa: PLC0415 - its queue and thread start only when asked
+            from app.batch import BatchPanel  # noqa: PLC0415 - its queue and thread start only when asked
 
             self.batch_panel = BatchPanel(enhancer_factory=self.engine.batch_enhancer,
                                           measurer_factory=self.engine.batch_measurer, mode=self.session.mode)

@@ -68,7 +68,8 @@ def test_no_banner_and_no_note_when_the_structure_is_kept(gain_model, window, qt
 def test_batch_panel_shows_the_guard_warning_and_the_cnr_column(qtbot, tmp_path):
     from PySide6.QtCore import Qt
 
-    from app.batch_panel import COL_CONTRAST, COL_DETAIL, COL_NAME, BatchPanel
+    from app.batch import BatchPanel
+    from app.batch.texts import COL_CONTRAST, COL_DETAIL, COL_NAME
     from core.batch import BatchQueue
     from core.enhance import EnhanceSettings, Enhancer
     from tests.core.batch.helpers import Card, photo_tree
