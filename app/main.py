@@ -44,11 +44,11 @@ def build_window(paths: Sequence[str] = (), mode: str | None = None) -> "MainWin
 
     win = MainWindow()
     if mode:
-        win.set_mode(mode)
+        win.acts.set_mode(mode)
     if paths:
-        win.open_paths(list(paths))
+        win.opening.open_paths(list(paths))
     if win.image_list.count() == 0:
-        win.open_samples()
+        win.opening.open_samples()
     return win
 
 

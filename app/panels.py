@@ -106,6 +106,13 @@ class EnhancePanel(QWidget):
     def model_ref(self) -> str | None:
         return self.model.currentData()
 
+    def select_model(self, ref: str) -> bool:
+        """Choose an installed model by its ref (as the Models menu does); False when it is not listed."""
+        idx = self.model.findData(ref)
+        if idx >= 0:
+            self.model.setCurrentIndex(idx)
+        return idx >= 0
+
     def mode(self) -> str:
         return "tiled" if self.tiled.isChecked() else "fast"
 
@@ -118,6 +125,10 @@ class EnhancePanel(QWidget):
     def set_device_pref(self, pref: str) -> None:
         idx = self.device.findData(pref)
         self.device.setCurrentIndex(max(0, idx))
+
+    def set_device_note(self, text: str) -> None:
+        """The device (and inference path) actually in use, under the device choice."""
+        self.device_note.setText(text)
 
     def set_busy(self, busy: bool) -> None:
         self.enhance_btn.setEnabled(not busy and self.model_ref() is not None)

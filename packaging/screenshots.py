@@ -105,46 +105,46 @@ def _grab_widget(app, widget, path: Path) -> None:
 def _enhance_and_wait(app, win) -> bool:
     if win.enhance_panel.model_ref() is None:
         return False
-    _wait(app, lambda: win.image is not None, 60)
-    win.enhance_current()
-    ok = _wait(app, lambda: win.result is not None or bool(win.last_error), 600)
+    _wait(app, lambda: win.session.image is not None, 60)
+    win.engine_wiring.enhance_current()
+    ok = _wait(app, lambda: win.session.result is not None or bool(win.session.last_error), 600)
     _wait(app, lambda: not win.engine.busy(), 600)  # vessels, when a vessel model is installed
-    return ok and win.result is not None
+    return ok and win.session.result is not None
 
 
 def shoot_set(app, win, paths: list[Path] | None, out: Path, prefix: str, samples: bool) -> None:
     win.image_list.clear()
     win.image_list.entries.clear()
     if samples:
-        win.open_samples()
+        win.opening.open_samples()
         # the most degraded sample shows what enhancement does best
         win.image_list.setCurrentRow(win.image_list.count() - 1)
     else:
-        win.open_paths([str(p) for p in paths or []])
-    _wait(app, lambda: win.image is not None, 60)
+        win.opening.open_paths([str(p) for p in paths or []])
+    _wait(app, lambda: win.session.image is not None, 60)
     enhanced = _enhance_and_wait(app, win)
     for i, mode in enumerate(("single", "split", "side", "flicker"), start=1):
-        win.set_mode(mode)
+        win.acts.set_mode(mode)
         win.viewer.state.fit()
         _grab(app, win, out / f"{prefix}_{i}_{mode}.png")
     if enhanced:
         # a close look: split at 1:1 around the optic disc region, and Space held in flicker mode
-        win.set_mode("split")
+        win.acts.set_mode("split")
         st = win.viewer.state
         st.actual_pixels()
         st.center_on(st.image_w * 0.38, st.image_h * 0.5)
         _grab(app, win, out / f"{prefix}_5_split_1to1.png")
-        win.set_mode("flicker")
+        win.acts.set_mode("flicker")
         win.viewer.set_space_held(True)
         st.fit()
         _grab(app, win, out / f"{prefix}_6_flicker_space_held.png")
         win.viewer.set_space_held(False)
-        if win.vessel_payload is not None:
-            win.set_mode("side")
+        if win.session.vessel_payload is not None:
+            win.acts.set_mode("side")
             win.vessel_panel.difference.setChecked(True)
             _grab(app, win, out / f"{prefix}_7_vessel_difference.png")
             win.vessel_panel.difference.setChecked(False)
-    win.set_mode("split")
+    win.acts.set_mode("split")
 
 
 def child(args: argparse.Namespace) -> int:
@@ -154,11 +154,11 @@ def child(args: argparse.Namespace) -> int:
     from core.paths import shared_data_dir  # noqa: PLC0415
 
     app = create_app([])
-    win = MainWindow()
+    win = MainWindow(interactive=False)
     win.setGeometry(0, 0, SIZE[0], SIZE[1])
     win.show()
     _settle(app, 1.0)
-    _wait(app, lambda: win.models_ready, 120)
+    _wait(app, lambda: win.session.models_ready, 120)
     _wait(app, lambda: "loading" not in win.model_label.text(), 120)
     try:
         if args.only in (None, "samples"):
@@ -167,7 +167,7 @@ def child(args: argparse.Namespace) -> int:
             from app.dialogs.about import AboutDialog  # noqa: PLC0415
             from app.dialogs.shortcuts import ShortcutsDialog  # noqa: PLC0415
 
-            for name, dlg in (("about", AboutDialog(None, win._model_info.get("device_label", ""), win)),
+            for name, dlg in (("about", AboutDialog(None, win.session.model_info.get("device_label", ""), win)),
                               ("shortcuts", ShortcutsDialog(win))):
                 if name == "about":
                     dlg = None
@@ -175,8 +175,8 @@ def child(args: argparse.Namespace) -> int:
                     card = None
                     if win_ref:
                         nm, _, ver = win_ref.partition("@")
-                        card = win.registry().get(nm, ver).card
-                    dlg = AboutDialog(card, win._model_info.get("device_label", ""), win)
+                        card = win.engine_wiring.registry().get(nm, ver).card
+                    dlg = AboutDialog(card, win.session.model_info.get("device_label", ""), win)
                 dlg.show()
                 dlg.move(win.geometry().center() - dlg.rect().center())
                 _grab_widget(app, dlg, docs / f"dialog_{name}.png")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.export import FORMATS
+from core.export import FORMATS
 
 
 class ExportDialog(QDialog):
@@ -39,6 +39,8 @@ class ExportDialog(QDialog):
         form.addRow(row)
         self.comparison = QCheckBox("Side-by-side comparison (PNG, marked \u201cNot for diagnostic use\u201d)")
         form.addRow(self.comparison)
+        self.split = QCheckBox("Split comparison at the viewer's divider (PNG, marked \u201cNot for diagnostic use\u201d)")
+        form.addRow(self.split)
         self.vessels = QCheckBox("Vessel overlay (PNG)")
         self.vessels.setEnabled(vessels_available)
         if not vessels_available:
@@ -67,6 +69,7 @@ class ExportDialog(QDialog):
         self.format.setCurrentIndex(max(0, self.format.findData(fmt)))
         self.enhanced.setChecked(any(f in FORMATS for f in formats) or not formats)
         self.comparison.setChecked("comparison" in formats)
+        self.split.setChecked("split" in formats)
         self.vessels.setChecked(vessels_available and "vessels" in formats)
         self.resize(520, 220)
 
@@ -81,6 +84,8 @@ class ExportDialog(QDialog):
             out.append(self.format.currentData())
         if self.comparison.isChecked():
             out.append("comparison")
+        if self.split.isChecked():
+            out.append("split")
         if self.vessels.isChecked() and self.vessels.isEnabled():
             out.append("vessels")
         return out

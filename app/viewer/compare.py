@@ -68,6 +68,7 @@ class CompareViewer(QWidget):
         self.enhanced_title = "Enhanced"
         self.not_enhanced_text = "Not enhanced yet.\nPress E to enhance this photo."
         self.not_enhanced_label = "not enhanced yet (E)"
+        self.empty_text = EMPTY_TEXT  # what the view says with no photo (or why it could not open one)
         self.overlays: dict[str, np.ndarray | None] = {"before": None, "after": None, "difference": None}
         self.show_overlay = {"before": True, "after": True, "difference": False}
         self.overlays_on = True
@@ -86,6 +87,7 @@ class CompareViewer(QWidget):
     # ------------------------------------------------------------------ content
     def set_original(self, pixels: np.ndarray | None, max_value: int = 255, keep_view: bool = False) -> None:
         """A new photo (the enhanced one and overlays are cleared)."""
+        self.empty_text = EMPTY_TEXT
         self.original = pixels
         self.enhanced = None
         self.max_value = max_value
@@ -101,6 +103,17 @@ class CompareViewer(QWidget):
             if not keep_view:
                 self.state.fitting = True
             self.state.set_image_size(w, h)
+        self._refresh()
+
+    def show_failure(self, message: str) -> None:
+        """No photo, and instead of the invitation to open one, why this one could not be opened."""
+        self.set_original(None)
+        self.empty_text = message
+        self._refresh()
+
+    def set_not_enhanced_text(self, text: str, label: str) -> None:
+        """What the enhanced view says before enhancing (text: in the empty view, label: on the photo)."""
+        self.not_enhanced_text, self.not_enhanced_label = text, label
         self._refresh()
 
     def set_guard_warning(self, text: str | None) -> None:
@@ -226,7 +239,7 @@ class CompareViewer(QWidget):
             left.set_split(False)
             left.set_labels("", "")
             left.set_boxes([])
-            left.set_placeholder(EMPTY_TEXT)
+            left.set_placeholder(self.empty_text)
             right.set_layers(None, None)
             return
         enh_label = self.enhanced_title

@@ -28,6 +28,7 @@ from core.batch.inputs import output_suffix
 from core.batch.measures import Measurer, thumbnail_jpeg
 from core.batch.queue import BatchQueue, Job, settings_key
 from core.errors import Cancelled, FundusError, ImageReadError
+from core.export import write_comparison
 from core.imaging import read, write
 from core.memory import release_free_memory
 from core.progress import ProgressCallback, StopCallback
@@ -91,8 +92,10 @@ class BatchRunner:
         job_finished: JobFinished | None = None,
         should_stop: StopCallback | None = None,
         require_fov: bool = True,
+        comparisons: bool = False,
     ) -> None:
         self.queue = queue
+        self.comparisons = comparisons  # also write <stem>_comparison.png (core.export) beside each output
         self.require_fov = require_fov
         self.batch_id = batch_id
         self.enhancer = enhancer
@@ -269,6 +272,8 @@ class BatchRunner:
             written = write(dest, result.pixels, provenance=provenance, input_path=job.input_path,
                             bit_depth=image.bit_depth if dest.suffix != ".jpg" else 8,
                             quality=int(job.settings.get("quality", 95)))
+            if self.comparisons:
+                write_comparison(comparison_path(job), image, result, protected=[job.input_path])
         except FundusError as err:
             timings["write"] = time.perf_counter() - t0
             self._finished(job.id, "failed", error=str(err), timings=timings, model=self.model)
@@ -398,6 +403,11 @@ class BatchRunner:
                 "(or it is cropped inside the retina). It was not enhanced."))
             return
         todo.put((job, image, result, timings))  # blocks while the writer is behind: memory stays flat
+
+
+def comparison_path(job: Job) -> Path:
+    """<stem>_comparison.png beside the job's enhanced output."""
+    return Path(job.output_path).with_name(f"{Path(job.input_path).stem}_comparison.png")
 
 
 def _output_intact(job: Job) -> bool:

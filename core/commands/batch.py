@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vessels", default="auto", choices=["auto", "on", "off"],
                    help="compare vessel maps before/after for the report (needs a vessel model; slow on a CPU: "
                         "tens of seconds per photo). auto = on with a GPU, off on a CPU")
+    p.add_argument("--comparison", action="store_true",
+                   help="also write <stem>_comparison.png beside each output (original | enhanced, marked "
+                        "\"Not for diagnostic use\")")
     p.add_argument("--allow-inside-input", action="store_true",
                    help="allow OUTDIR inside an input folder (off by default: originals stay apart)")
     p.set_defaults(handler=run)
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             bar.write(f"skipped  {job.input_path} (already enhanced, same model and settings)")
 
     runner = BatchRunner(queue, batch_id, enhancer, measurer=measurer, job_finished=finished,
-                         should_stop=interrupted.is_set)
+                         should_stop=interrupted.is_set, comparisons=args.comparison)
     try:
         summary = runner.run()
     finally:

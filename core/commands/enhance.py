@@ -1,5 +1,6 @@
 """`fundus-studio enhance INPUT... -o OUTDIR`: enhance photos at full resolution.
 
+With --comparison, a comparison picture (core.export) is written beside each output.
 Each output is checked by the do-no-harm guard (core.guard): a flagged one is still written,
 with a WARNING line saying so, and the run's summary counts them.
 """
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from core.batch.inputs import OUTPUT_TAG, output_suffix
 from core.choices import DEVICE_PREFERENCES, MODES
 from core.errors import FundusError
+from core.export import write_comparison
 from core.imaging import read, write
 from core.imaging.suffixes import find_photos
 
@@ -31,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format", default="auto", choices=["auto", "png", "tiff", "jpg"],
         help="output format; auto = 16-bit TIFF for 16-bit inputs, PNG otherwise",
     )
+    p.add_argument("--comparison", choices=["side", "split"],
+                   help="also write OUTDIR/<stem>_comparison.png: original and enhanced side by side or split, "
+                        "marked \"Not for diagnostic use\" (and with the guard's warning when flagged)")
     p.set_defaults(handler=run)
 
 
@@ -88,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
                                 bit_depth=image.bit_depth)
                 bar.write(f"ok      {src} -> {written.path} ({image.width}x{image.height}, "
                           f"{time.perf_counter() - t0:.1f} s)")
+                if args.comparison:
+                    comp = write_comparison(outdir / f"{src.stem}_comparison.png", image, result, args.comparison)
+                    bar.write(f"        comparison -> {comp.path}")
                 if result.guard_flagged:
                     flagged.append(src)
                     bar.write(guard_line(src, result))

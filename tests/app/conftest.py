@@ -103,12 +103,13 @@ def make_window(qtbot, isolated_home, registry):
 
     def make(**kwargs):
         kwargs.setdefault("registry", registry)
+        kwargs.setdefault("interactive", False)  # a failed export must not wait on a message box
         win = MainWindow(**kwargs)
         qtbot.addWidget(win)
         win.resize(1200, 800)
         win.show()
         made.append(win)
-        qtbot.waitUntil(lambda: win.models_ready, timeout=30000)  # listed on the engine thread
+        qtbot.waitUntil(lambda: win.session.models_ready, timeout=30000)  # listed on the engine thread
         return win
 
     yield make

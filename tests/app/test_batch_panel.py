@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.batch_panel import COL_NAME, COL_STATUS, BatchPanel, format_eta
+from app.batch import BatchPanel
+from app.batch.texts import COL_NAME, COL_STATUS, format_eta
 from core.batch import BatchQueue
 from tests.core.batch.helpers import GainModel, photo_tree, tiny_enhancer
 
@@ -133,3 +134,19 @@ def test_compare_vessels_choice_reaches_the_measurer(qtbot, tmp_path):
         assert "illumination_uniformity_after" in p.model.jobs[0].measures
     finally:
         p.shutdown()
+
+
+def test_write_comparisons_puts_the_core_comparison_beside_each_output(qtbot, panel, tmp_path):
+    import json
+
+    src = tmp_path / "in"
+    photo_tree(src, 2)
+    p = panel()
+    p.output_edit.setText(str(tmp_path / "out"))
+    p.comparisons_check.setChecked(True)
+    assert p.add_inputs([str(src)]) == 2
+    assert not p.comparisons_check.isEnabled()  # fixed while the batch runs
+    qtbot.waitUntil(lambda: finished(p), timeout=20000)
+    comps = sorted((tmp_path / "out").rglob("*_comparison.png"))
+    assert [c.name for c in comps] == ["p0_comparison.png", "p1_comparison.png"]
+    assert all(json.loads(c.with_name(c.name + ".json").read_text())["output_kind"] == "comparison" for c in comps)

@@ -36,11 +36,11 @@ def test_banner_and_exported_note_for_a_flagged_output(blotch_model, window, qtb
     open_and_wait(qtbot, window, photos[:1])
     assert not window.viewer.guard_banner.isVisible()
     enhance_and_wait(qtbot, window)
-    assert window.result.guard_flagged
+    assert window.session.result.guard_flagged
     banner = window.viewer.guard_banner
     assert banner.isVisible() and GUARD_MESSAGE[1:] in banner.text()
     assert window.viewer.enhanced is not None  # shown all the same
-    (comp,) = window.export(["comparison"], tmp_path / "out")
+    (comp,) = window.exporter.export(["comparison"], tmp_path / "out")
     from core.imaging import read
 
     rgb = read(comp.path).pixels.astype(int)
@@ -49,16 +49,16 @@ def test_banner_and_exported_note_for_a_flagged_output(blotch_model, window, qtb
     assert rows.size > 10 and rows.max() < rgb.shape[0] - 20  # an amber band above the disclaimer band
     # another photo clears the banner until it is enhanced
     open_and_wait(qtbot, window, photos[1:2])
-    qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3))
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.pixels.shape == (160, 160, 3))
     assert not banner.isVisible()
 
 
 def test_no_banner_and_no_note_when_the_structure_is_kept(gain_model, window, qtbot, photos, tmp_path):
     open_and_wait(qtbot, window, photos[:1])
     enhance_and_wait(qtbot, window)
-    assert not window.result.guard_flagged and window.result.guard_score > 0.9
+    assert not window.session.result.guard_flagged and window.session.result.guard_score > 0.9
     assert not window.viewer.guard_banner.isVisible()
-    (comp,) = window.export(["comparison"], tmp_path / "out")
+    (comp,) = window.exporter.export(["comparison"], tmp_path / "out")
     from core.imaging import read
 
     rgb = read(comp.path).pixels.astype(int)
@@ -68,7 +68,8 @@ def test_no_banner_and_no_note_when_the_structure_is_kept(gain_model, window, qt
 def test_batch_panel_shows_the_guard_warning_and_the_cnr_column(qtbot, tmp_path):
     from PySide6.QtCore import Qt
 
-    from app.batch_panel import COL_CONTRAST, COL_DETAIL, COL_NAME, BatchPanel
+    from app.batch import BatchPanel
+    from app.batch.texts import COL_CONTRAST, COL_DETAIL, COL_NAME
     from core.batch import BatchQueue
     from core.enhance import EnhanceSettings, Enhancer
     from tests.core.batch.helpers import Card, photo_tree

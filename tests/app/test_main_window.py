@@ -38,38 +38,38 @@ def sleepy_factory(seconds: float):
 
 
 def open_and_wait(qtbot, win, paths):
-    win.open_paths([str(p) for p in paths])
-    qtbot.waitUntil(lambda: win.image is not None, timeout=10000)
+    win.opening.open_paths([str(p) for p in paths])
+    qtbot.waitUntil(lambda: win.session.image is not None, timeout=10000)
 
 
 def enhance_and_wait(qtbot, win):
-    win.enhance_current()
-    qtbot.waitUntil(lambda: win.result is not None or bool(win.last_error), timeout=30000)
-    assert win.result is not None, win.last_error
+    win.engine_wiring.enhance_current()
+    qtbot.waitUntil(lambda: win.session.result is not None or bool(win.session.last_error), timeout=30000)
+    assert win.session.result is not None, win.session.last_error
 
 
 def test_open_files_lists_them_with_thumbnails(window, qtbot, photos):
     open_and_wait(qtbot, window, photos)
     assert window.image_list.count() == 3
-    assert window.image.pixels.shape == (180, 200, 3)
+    assert window.session.image.pixels.shape == (180, 200, 3)
     qtbot.waitUntil(lambda: all(e.thumbnail is not None for e in window.image_list.entries), timeout=10000)
     assert "200\u00d7180" in window.image_list.item(0).text()
     # opening the same files again adds nothing; a folder adds its photos once
-    window.open_paths([str(photos[0].parent)])
+    window.opening.open_paths([str(photos[0].parent)])
     assert window.image_list.count() == 3
     assert window.settings.recent_files[0] == str(photos[0].parent.resolve())  # the folder, not its files
     assert str(photos[2].resolve()) in window.settings.recent_files
     assert len(window.settings.recent_files) == 4
-    window.step(1)
-    qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3), timeout=10000)
+    window.opening.step(1)
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.pixels.shape == (160, 160, 3), timeout=10000)
 
 
 def test_unreadable_file_is_marked_failed_with_a_readable_message(window, qtbot, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")
-    window.open_paths([str(bad)])
+    window.opening.open_paths([str(bad)])
     qtbot.waitUntil(lambda: window.image_list.entries[0].status == "failed", timeout=10000)
-    assert window.last_error and "Traceback" not in window.last_error
+    assert window.session.last_error and "Traceback" not in window.session.last_error
     assert "could not be opened" in window.viewer.left.placeholder.text()
 
 
@@ -77,33 +77,33 @@ def test_enhance_with_tiny_model_then_every_mode(tiny_model, window, qtbot, phot
     assert window.enhance_panel.model_ref() == "MAGE-Net-tiny@0.0.1"
     open_and_wait(qtbot, window, photos[:1])
     enhance_and_wait(qtbot, window)
-    r = window.result
-    assert r.pixels.shape == window.image.pixels.shape and r.pixels.dtype == np.uint8
+    r = window.session.result
+    assert r.pixels.shape == window.session.image.pixels.shape and r.pixels.dtype == np.uint8
     assert window.viewer.enhanced is r.pixels
     assert window.image_list.entries[0].status == "enhanced"
     qtbot.waitUntil(lambda: "MAGE-Net-tiny" in window.model_label.text() and "loading" not in window.model_label.text())
     assert "CPU" in window.device_label.text()
     for mode in MODES:
-        window.mode_actions[mode].trigger()
+        window.acts.modes[mode].trigger()
         assert window.viewer.mode == mode and window.settings.compare_mode == mode
     # the pixel readout shows before and after
-    window._on_hover(90.2, 90.7)
+    window.result_view.show_readout(90.2, 90.7)
     assert "x    90" in window.readout.text() and "after" in window.readout.text()
 
 
 def test_results_are_cached_per_image_and_settings(tiny_model, window, qtbot, photos):
     open_and_wait(qtbot, window, photos[:2])
     enhance_and_wait(qtbot, window)
-    first = window.result
+    first = window.session.result
     window.image_list.setCurrentRow(1)
-    qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3), timeout=10000)
-    assert window.result is None  # not enhanced yet
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.pixels.shape == (160, 160, 3), timeout=10000)
+    assert window.session.result is None  # not enhanced yet
     window.image_list.setCurrentRow(0)
-    qtbot.waitUntil(lambda: window.result is first, timeout=5000)  # instant: from the cache
-    window.enhance_current()
+    qtbot.waitUntil(lambda: window.session.result is first, timeout=5000)  # instant: from the cache
+    window.engine_wiring.enhance_current()
     assert not window.engine.pending  # cached: no new job
     window.enhance_panel.tiled.setChecked(True)  # other settings: not cached
-    assert window.result is None
+    assert window.session.result is None
 
 
 def test_event_loop_keeps_turning_during_a_slow_enhancement(tiny_model, make_window, qtbot, photos):
@@ -114,9 +114,9 @@ def test_event_loop_keeps_turning_during_a_slow_enhancement(tiny_model, make_win
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(20)
     t0 = time.monotonic()
-    win.enhance_current()
+    win.engine_wiring.enhance_current()
     assert win.viewer.progress.isVisible()
-    qtbot.waitUntil(lambda: win.result is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.session.result is not None, timeout=30000)
     timer.stop()
     elapsed = time.monotonic() - t0
     assert elapsed >= 1.4
@@ -131,11 +131,11 @@ def test_event_loop_keeps_turning_during_a_slow_enhancement(tiny_model, make_win
 def test_cancel_stops_the_enhancement(tiny_model, make_window, qtbot, photos):
     win = make_window(enhancer_factory=sleepy_factory(1.0))
     open_and_wait(qtbot, win, photos[:1])
-    win.enhance_current()
+    win.engine_wiring.enhance_current()
     qtbot.wait(200)
     win.viewer.progress.cancel.click()
     qtbot.waitUntil(lambda: not win.engine.pending, timeout=10000)
-    assert win.result is None
+    assert win.session.result is None
     assert win.image_list.entries[0].status == "ready"
     assert "Cancelled" in win.enhance_panel.status.text()
     assert not win.viewer.progress.isVisible()
@@ -146,8 +146,8 @@ def test_missing_model_is_explained(window, qtbot, photos):
     assert not window.enhance_panel.enhance_btn.isEnabled()
     assert "No enhancement model" in window.enhance_panel.status.text()
     open_and_wait(qtbot, window, photos[:1])
-    window.enhance_current()
-    assert "No enhancement model" in window.last_error
+    window.engine_wiring.enhance_current()
+    assert "No enhancement model" in window.session.last_error
     assert not window.vessel_panel.before.isEnabled()
     assert "No vessel model" in window.vessel_panel.notice.text()
 
@@ -161,13 +161,13 @@ def test_export_writes_outputs_with_sidecars_and_never_the_original(tiny_model, 
     enhance_and_wait(qtbot, window)
     original_hash = sha(photos[0])
     out = tmp_path / "out"
-    written = window.export(["png", "tiff16", "jpeg", "comparison"], out)
+    written = window.exporter.export(["png", "tiff16", "jpeg", "comparison"], out)
     assert [w.path.suffix for w in written] == [".png", ".tif", ".jpg", ".png"]
     for w in written:
         assert w.path.exists() and w.sidecar_path.exists()
         side = json.loads(w.sidecar_path.read_text())
         assert side["model"]["name"] == "MAGE-Net-tiny"
-        assert side["input"]["sha256"] == window.image.source_sha256
+        assert side["input"]["sha256"] == window.session.image.source_sha256
     assert written[1].bit_depth == 16
     import tifffile
 
@@ -177,13 +177,13 @@ def test_export_writes_outputs_with_sidecars_and_never_the_original(tiny_model, 
     from core.imaging import read
 
     comp_img = read(written[3].path).pixels
-    assert comp_img.shape[1] > 2 * window.image.width  # two panels side by side
+    assert comp_img.shape[1] > 2 * window.session.image.width  # two panels side by side
     band = comp_img[-20:, :, :].reshape(-1, 3)
     assert (np.abs(band.astype(int) - [0x7A, 0x3B, 0x00]).sum(1) < 10).mean() > 0.5  # the disclaimer band
     # a second export never replaces the first, and the original is untouched
-    again = window.export(["png"], out)
+    again = window.exporter.export(["png"], out)
     assert again[0].path != written[0].path
-    window.export(["png"], photos[0].parent)
+    window.exporter.export(["png"], photos[0].parent)
     assert sha(photos[0]) == original_hash
 
 
@@ -202,7 +202,7 @@ def test_settings_round_trip(tiny_model, make_window, qtbot, tmp_path):
     assert win.viewer.mode == "side"
     assert win.vessel_panel.opacity.value() == 30
     assert win.recent_menu.actions()[0].text() == str(tmp_path / "a.png")
-    win.set_mode("flicker")
+    win.acts.set_mode("flicker")
     win.enhance_panel.fast.setChecked(True)
     win.images_dock.hide()
     win.save_settings()
@@ -227,7 +227,7 @@ def test_space_key_shows_original(tiny_model, window, qtbot, photos):
 
     open_and_wait(qtbot, window, photos[:1])
     enhance_and_wait(qtbot, window)
-    window.set_mode("flicker")
+    window.acts.set_mode("flicker")
     window.activateWindow()
     qtbot.keyPress(window.viewer.left.viewport(), Qt.Key.Key_Space)
     assert window.viewer.space_held
@@ -262,7 +262,7 @@ def test_bundled_samples_open_when_nothing_else_is(qtbot, isolated_home):
     qtbot.addWidget(win)
     try:
         assert win.image_list.count() == len(entries)
-        qtbot.waitUntil(lambda: win.image is not None, timeout=10000)
+        qtbot.waitUntil(lambda: win.session.image is not None, timeout=10000)
     finally:
         win.shutdown()
 
@@ -271,19 +271,19 @@ def test_batch_panel_opens_as_a_dock_and_stops_with_the_window(make_window, qtbo
     from tests.core.batch.helpers import photo_tree  # noqa: PLC0415
 
     window = make_window(enhancer_factory=sleepy_factory(0.3))
-    window.act_batch.trigger()
-    assert window.batch_dock is not None and window.batch_dock.isVisible()
-    assert window.batch_panel.task is None  # a run's thread starts with the run, not with the panel
-    window.act_batch.trigger()  # a second time shows the same panel
-    assert window.findChildren(type(window.batch_panel)) == [window.batch_panel]
+    window.acts.batch.trigger()
+    assert window.tools.batch_dock is not None and window.tools.batch_dock.isVisible()
+    assert window.tools.batch_panel.task is None  # a run's thread starts with the run, not with the panel
+    window.acts.batch.trigger()  # a second time shows the same panel
+    assert window.findChildren(type(window.tools.batch_panel)) == [window.tools.batch_panel]
     photo_tree(tmp_path / "in", 4)
-    window.batch_panel.output_edit.setText(str(tmp_path / "out"))
-    assert window.batch_panel.add_inputs([str(tmp_path / "in")]) == 4
-    task = window.batch_panel.task
+    window.tools.batch_panel.output_edit.setText(str(tmp_path / "out"))
+    assert window.tools.batch_panel.add_inputs([str(tmp_path / "in")]) == 4
+    task = window.tools.batch_panel.task
     assert task is not None and task.is_running()
     window.shutdown()
     qtbot.waitUntil(lambda: not task.is_running(), timeout=15000)
-    assert window.batch_panel.queue.counts(window.batch_panel.batch_id)["running"] == 0
+    assert window.tools.batch_panel.queue.counts(window.tools.batch_panel.batch_id)["running"] == 0
 
 
 def test_the_batch_uses_the_model_and_device_chosen_in_the_window(make_window, tiny_model, registry, qtbot, tmp_path):
@@ -303,10 +303,10 @@ def test_the_batch_uses_the_model_and_device_chosen_in_the_window(make_window, t
     assert registry.active("enhancer").card.version == "0.0.1"
     window = make_window()
     window.enhance_panel.device.setCurrentIndex(window.enhance_panel.device.findData("cpu"))
-    window._choose_model(second.card.ref)
-    window.act_batch.trigger()
+    window.enhance_panel.select_model(second.card.ref)
+    window.acts.batch.trigger()
     photo_tree(tmp_path / "in", 1)
-    panel = window.batch_panel
+    panel = window.tools.batch_panel
     panel.output_edit.setText(str(tmp_path / "out"))
     assert panel.add_inputs([str(tmp_path / "in")]) == 1
     qtbot.waitUntil(lambda: not panel.running, timeout=30000)
@@ -326,7 +326,7 @@ def test_dropping_files_on_the_window_opens_them(window, qtbot, photos):
     window.dropEvent(ev)
     assert ev.isAccepted()
     assert window.image_list.count() == 2
-    qtbot.waitUntil(lambda: window.image is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.session.image is not None, timeout=10000)
     # dropping onto the image list works the same way
     window.image_list.files_dropped.emit([str(photos[2])])
     assert window.image_list.count() == 3
@@ -334,22 +334,22 @@ def test_dropping_files_on_the_window_opens_them(window, qtbot, photos):
 
 def test_removing_photos_from_the_list_leaves_files_alone(window, qtbot, photos):
     open_and_wait(qtbot, window, photos[:2])
-    window.remove_entry(0)
+    window.opening.remove_entry(0)
     assert window.image_list.count() == 1 and photos[0].exists()
-    qtbot.waitUntil(lambda: window.image is not None and window.image.pixels.shape == (160, 160, 3), timeout=10000)
-    window.remove_entry(0)
-    assert window.image_list.count() == 0 and window.image is None
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.pixels.shape == (160, 160, 3), timeout=10000)
+    window.opening.remove_entry(0)
+    assert window.image_list.count() == 0 and window.session.image is None
     assert "Open" in window.viewer.left.placeholder.text()
 
 
 def test_adapt_wizard_opens_from_the_models_menu(window, qtbot):
     pytest.importorskip("app.wizard")
-    assert window.act_adapt in window.models_menu.actions()
-    assert window.act_optimise in window.models_menu.actions()
-    window.act_adapt.trigger()
-    assert window.adapt_wizard is not None and window.adapt_wizard.isVisible()
-    window.act_adapt.trigger()  # again: the same wizard comes forward
-    assert window.findChildren(type(window.adapt_wizard)) == [window.adapt_wizard]
+    assert window.acts.adapt in window.models_menu.actions()
+    assert window.acts.optimise in window.models_menu.actions()
+    window.acts.adapt.trigger()
+    assert window.tools.adapt_wizard is not None and window.tools.adapt_wizard.isVisible()
+    window.acts.adapt.trigger()  # again: the same wizard comes forward
+    assert window.findChildren(type(window.tools.adapt_wizard)) == [window.tools.adapt_wizard]
 
 
 def test_model_manager_changes_reach_the_enhancement_panel(tiny_model, window, qtbot):
@@ -360,29 +360,29 @@ def test_model_manager_changes_reach_the_enhancement_panel(tiny_model, window, q
     from core.models.registry import ModelCard
     from tests.app.conftest import TINY
 
-    dlg = window.show_models(modal=False)
-    assert dlg is not None and window.act_models in window.models_menu.actions()
+    dlg = window.tools.show_models(modal=False)
+    assert dlg is not None and window.acts.models in window.models_menu.actions()
     card = ModelCard(name="MAGE-Net-tiny", version="0.0.2", kind="enhancer", architecture="magenet", config=dict(TINY))
     torch.manual_seed(1)
-    window.registry().install(MageNet.from_config(dict(TINY)), card)
+    window.engine_wiring.registry().install(MageNet.from_config(dict(TINY)), card)
     dlg.models_changed.emit()
-    qtbot.waitUntil(lambda: window.models_ready and window.enhance_panel.model.count() == 2, timeout=10000)
+    qtbot.waitUntil(lambda: window.session.models_ready and window.enhance_panel.model.count() == 2, timeout=10000)
     refs = [window.enhance_panel.model.itemData(i) for i in range(window.enhance_panel.model.count())]
     assert "MAGE-Net-tiny@0.0.2" in refs
     dlg.close()
 
 
 def test_actions_are_enabled_only_when_they_can_work(tiny_model, window, qtbot, photos):
-    assert not window.act_enhance.isEnabled() and not window.act_export.isEnabled()
+    assert not window.acts.enhance.isEnabled() and not window.acts.export.isEnabled()
     open_and_wait(qtbot, window, photos[:1])
-    assert window.act_enhance.isEnabled() and not window.act_export.isEnabled()
+    assert window.acts.enhance.isEnabled() and not window.acts.export.isEnabled()
     enhance_and_wait(qtbot, window)
-    assert window.act_export.isEnabled() and not window.act_cancel.isEnabled()
+    assert window.acts.export.isEnabled() and not window.acts.cancel.isEnabled()
 
 
 def test_settings_are_saved_soon_after_a_change_not_only_at_exit(window, qtbot, photos):
-    window.set_mode("side")
-    window.open_paths([str(photos[0])])
+    window.acts.set_mode("side")
+    window.opening.open_paths([str(photos[0])])
     qtbot.waitUntil(lambda: Settings.load().compare_mode == "side", timeout=5000)
     assert Settings.load().recent_files[0] == str(photos[0].resolve())
 
@@ -398,7 +398,7 @@ def test_the_model_is_loaded_once_for_many_photos(tiny_model, make_window, qtbot
     open_and_wait(qtbot, win, photos)
     for row in range(3):
         win.image_list.setCurrentRow(row)
-        qtbot.waitUntil(lambda: win.image is not None and win._entry().path == win.image.source_path, timeout=10000)
+        qtbot.waitUntil(lambda: win.session.image is not None and win.session.path == win.session.image.source_path, timeout=10000)
         enhance_and_wait(qtbot, win)
     assert len(calls) == 1
     assert all(e.status == "enhanced" for e in win.image_list.entries)

@@ -35,30 +35,30 @@ def test_difference_layer_colours_and_warning_boxes():
 
 
 def test_vessels_compared_after_enhancement(tiny_model, tiny_vessel_model, window, qtbot, photos, tmp_path):
-    assert window._vessel_model_available
-    window.open_paths([str(photos[0])])
-    qtbot.waitUntil(lambda: window.image is not None, timeout=10000)
+    assert window.session.vessel_model_available
+    window.opening.open_paths([str(photos[0])])
+    qtbot.waitUntil(lambda: window.session.image is not None, timeout=10000)
     assert not window.vessel_panel.before.isEnabled()  # nothing to compare before enhancing
-    window.enhance_current()
-    qtbot.waitUntil(lambda: window.vessel_payload is not None or bool(window.last_error), timeout=60000)
-    assert window.vessel_payload is not None, window.last_error
-    comp = window.vessel_payload.comparison
+    window.engine_wiring.enhance_current()
+    qtbot.waitUntil(lambda: window.session.vessel_payload is not None or bool(window.session.last_error), timeout=60000)
+    assert window.session.vessel_payload is not None, window.session.last_error
+    comp = window.session.vessel_payload.comparison
     panel = window.vessel_panel
     assert panel.before.isEnabled() and panel.difference.isEnabled()
     assert panel.dice.text() == f"{comp.dice:.3f}"
     assert "%" in panel.density_before.text()
     v = window.viewer
-    window.set_mode("side")
+    window.acts.set_mode("side")
     assert v.left.base_overlay.buffer is v.overlays["before"]
     assert v.right.top_overlay.buffer is v.overlays["after"]
     panel.difference.setChecked(True)
     assert v.left.base_overlay.buffer is v.overlays["difference"]
     panel.opacity.setValue(25)
     assert abs(v.left.base_overlay.opacity() - 0.25) < 1e-6
-    window.act_overlays.trigger()  # V: overlays off
+    window.acts.overlays.trigger()  # V: overlays off
     assert v.left.base_overlay.buffer is None
-    window.act_overlays.trigger()
-    written = window.export(["vessels"], tmp_path / "out")
+    window.acts.overlays.trigger()
+    written = window.exporter.export(["vessels"], tmp_path / "out")
     assert len(written) == 1 and written[0].path.name.endswith("_vessels.png")
     side = json.loads(written[0].sidecar_path.read_text())
     assert side["output_kind"] == "vessel_overlay" and side["vessel_model"]

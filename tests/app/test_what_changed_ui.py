@@ -33,16 +33,16 @@ def test_gain_map_is_drawn_on_the_enhanced_photo_and_off_again(structured_model,
     assert not panel.buttons["gain"].isEnabled()  # nothing enhanced yet
     open_and_wait(qtbot, window, photos[:1])
     enhance_and_wait(qtbot, window)
-    wc = window.result.what_changed
-    assert wc is not None and wc.gain.shape == window.image.pixels.shape[:2]
+    wc = window.session.result.what_changed
+    assert wc is not None and wc.gain.shape == window.session.image.pixels.shape[:2]
     assert panel.buttons["gain"].isEnabled()
     panel.buttons["gain"].setChecked(True)
     layer = window.viewer.what_changed
-    assert layer is not None and layer.shape == (*window.image.pixels.shape[:2], 4)
+    assert layer is not None and layer.shape == (*window.session.image.pixels.shape[:2], 4)
     assert layer[..., 3][wc.fov].max() > 0 and layer[..., 3][~wc.fov].max() == 0
     assert window.viewer._overlay("enhanced") is layer and window.viewer._overlay("original") is None
     assert panel.range.text().startswith("This photo:")
-    assert set(window.result.provenance(window.image)["extra"]["fields"]) == {"gain", "veil", "detail_gain"}
+    assert set(window.session.result.provenance(window.session.image)["extra"]["fields"]) == {"gain", "veil", "detail_gain"}
     panel.buttons["off"].setChecked(True)
     assert window.viewer.what_changed is None
 
@@ -50,7 +50,7 @@ def test_gain_map_is_drawn_on_the_enhanced_photo_and_off_again(structured_model,
 def test_an_older_residual_model_says_it_has_no_fields(gain_model, window, qtbot, photos):  # noqa: F811
     open_and_wait(qtbot, window, photos[:1])
     enhance_and_wait(qtbot, window)
-    assert window.result.what_changed is None
+    assert window.session.result.what_changed is None
     panel = window.what_changed_panel
     assert not panel.buttons["gain"].isEnabled() and "predates" in panel.notice.text()
     assert np.all([not panel.buttons[k].isChecked() for k in ("gain", "veil", "detail_gain")])

@@ -12,274 +12,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QRect, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QStyle,
-                               QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem, QTableView,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QMessageBox, QProgressBar, QPushButton, QTableView, QToolButton,
+                               QVBoxLayout, QWidget)
 
-from app.tasks import ThreadTask
-from core.batch import BatchQueue, BatchRunner, Job, Measurer, batch_settings, enqueue, write_reports
+from app.batch.table import JobTableModel, ProgressDelegate
+from app.batch.task import (BatchModels, BatchTask, EnhancerFactory, MeasurerFactory, default_enhancer_factory,
+                            default_measurer_factory)
+from app.batch.texts import (COL_CONTRAST, COL_ILLUM, COL_NAME, COL_PROGRESS, COL_STATUS, COL_THUMB, COL_TIME,
+                             THUMB_H, overall_text, rate_text)
+from core.batch import BatchQueue, BatchRunner, batch_settings, enqueue, write_reports
 from core.batch.report import report_paths
 from core.choices import MODE_TITLES, MODES
 from core.errors import FundusError
 from core.imaging.suffixes import name_patterns
 
-EnhancerFactory = Callable[[str], Any]  # mode -> Enhancer (called once, on the batch task's thread)
-MeasurerFactory = Callable[[bool], Any]  # compare vessels? -> Measurer (called on the batch task's thread)
 
-STATUS_COLORS = {
-    "done": "#2e7d32", "failed": "#c62828", "skipped": "#1f5f9f", "running": "#b36b00",
-    "pending": "#6b6b6b", "cancelled": "#6b6b6b",
-}
-STATUS_TEXT = {
-    "done": "Done", "failed": "Failed", "skipped": "Skipped", "running": "Enhancing",
-    "pending": "Waiting", "cancelled": "Cancelled",
-}
-COLUMNS = ["", "Photo", "Status", "Progress", "Time", "Illumination", "Vessel CNR", "Details"]
-COLUMN_TIPS = {
-    5: "Illumination uniformity, original \u2192 enhanced (1 = perfectly even lighting)",
-    6: "Vessel contrast-to-noise ratio, original \u2192 enhanced (higher = vessels stand out more)",
-}
-COL_THUMB, COL_NAME, COL_STATUS, COL_PROGRESS, COL_TIME, COL_ILLUM, COL_CONTRAST, COL_DETAIL = range(8)
-THUMB_H = 40
-
-
-def default_enhancer_factory(mode: str) -> Any:
-    """The active model on the preferred device (the main window passes its own choice instead)."""
-    from core.enhance import Enhancer  # noqa: PLC0415 - torch loads in the worker thread
-
-    return Enhancer(model=None, device="auto")
-
-
-def default_measurer_factory(vessels: bool) -> Any:
-    return Measurer.with_installed_models(vessels=vessels)
-
-
-def format_eta(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):02d} min"
-
-
-# ----------------------------------------------------------------------------- work
-class BatchModels:
-    """What every run of one panel shares: the queue file and the models, loaded once (on a task thread)."""
-
-    def __init__(self, queue_path: str, enhancer_factory: EnhancerFactory,
-                 measurer_factory: MeasurerFactory | None) -> None:
-        self.queue_path = queue_path
-        self.enhancer_factory = enhancer_factory
-        self.measurer_factory = measurer_factory
-        self.enhancer: Any = None
-        self.stale = False  # the window's model or device changed: load again at the next run
-        self.measurers: dict[bool, Any] = {}
-        self.runner: BatchRunner | None = None
-        self.queue: BatchQueue | None = None
-
-
-class BatchTask(ThreadTask):
-    """One run of the batch: the runner over the pending jobs, then the reports; returned(RunSummary)."""
-
-    item_progress = Signal(int, float, str)
-    job_finished = Signal(int)
-    reports_written = Signal(str)
-    consequence = "The batch stopped; the photos not done yet stay in the queue."
-
-    def __init__(self, models: BatchModels, batch_id: int, mode: str, vessels: bool = False) -> None:
-        super().__init__("batch-worker")
-        self.models, self.batch_id, self.mode, self.vessels = models, batch_id, mode, vessels
-
-    def work(self) -> Any:
-        m = self.models
-        if m.queue is None:
-            m.queue = BatchQueue(m.queue_path)
-        if m.enhancer is None or m.stale:
-            m.enhancer, m.stale = None, False
-            m.enhancer = m.enhancer_factory(self.mode)
-        measurer = None
-        if m.measurer_factory is not None:
-            if self.vessels not in m.measurers:  # the vessel model is loaded once, when first asked for
-                m.measurers[self.vessels] = m.measurer_factory(self.vessels)
-            measurer = m.measurers[self.vessels]
-        m.runner = BatchRunner(
-            m.queue, self.batch_id, m.enhancer, measurer=measurer,
-            item_progress=lambda j, f, msg: self.item_progress.emit(j, f, msg),
-            job_finished=lambda job: self.job_finished.emit(job.id),
-            should_stop=self.should_stop,
-        )
-        try:
-            summary = m.runner.run()
-        finally:
-            m.runner = None
-        _csv_path, html_path = write_reports(m.queue, self.batch_id)
-        self.reports_written.emit(str(html_path))
-        return summary
-
-
-# ----------------------------------------------------------------------------- table
-class JobTableModel(QAbstractTableModel):
-    def __init__(self, queue: BatchQueue, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.queue = queue
-        self.jobs: list[Job] = []
-        self.row_of: dict[int, int] = {}
-        self.progress: dict[int, tuple[float, str]] = {}
-        self._thumbs: dict[int, QPixmap] = {}
-        self.roots: list[Path] = []
-
-    def display_name(self, job: Job) -> str:
-        """The photo's path below the folder the user added (date/patient folders stay visible)."""
-        path = Path(job.input_path)
-        for root in self.roots:
-            if path.is_relative_to(root):
-                return str(path.relative_to(root))
-        return path.name
-
-    def load(self, batch_id: int | None) -> None:
-        self.beginResetModel()
-        self.jobs = self.queue.jobs(batch_id) if batch_id is not None else []
-        batch = self.queue.batch(batch_id) if batch_id is not None else None
-        self.roots = [Path(i).resolve() for i in (batch.options.get("inputs", []) if batch else [])
-                      if Path(i).is_dir()]
-        self.row_of = {j.id: i for i, j in enumerate(self.jobs)}
-        self.endResetModel()
-
-    def refresh_job(self, job_id: int) -> None:
-        job = self.queue.job(job_id)
-        row = self.row_of.get(job_id)
-        if job is None or row is None:
-            return
-        self.jobs[row] = job
-        if job.status in ("done", "skipped", "failed", "cancelled"):
-            self.progress.pop(job_id, None)
-        self._thumbs.pop(job_id, None)
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-
-    def set_progress(self, job_id: int, fraction: float, message: str) -> None:
-        row = self.row_of.get(job_id)
-        if row is None:
-            return
-        self.progress[job_id] = (fraction, message)
-        if self.jobs[row].status == "pending":
-            self.jobs[row].status = "running"
-        self.dataChanged.emit(self.index(row, COL_STATUS), self.index(row, COL_DETAIL))
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.jobs)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return COLUMN_TIPS.get(section)
-        return None
-
-    def thumb(self, job: Job) -> QPixmap | None:
-        if job.id in self._thumbs:
-            return self._thumbs[job.id]
-        if job.status not in ("done", "skipped"):
-            return None
-        before, after = self.queue.thumbs(job.id)
-        pm = QPixmap()
-        if after and pm.loadFromData(after):
-            pm = pm.scaledToHeight(THUMB_H, Qt.TransformationMode.SmoothTransformation)
-            self._thumbs[job.id] = pm
-            return pm
-        return None
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        job = self.jobs[index.row()]
-        col = index.column()
-        m = job.measures
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == COL_NAME:
-                return self.display_name(job)
-            if col == COL_STATUS:
-                if job.status == "running" and self.progress.get(job.id, (0.0, ""))[1] in ("saving", "measuring"):
-                    return "Saving"
-                return STATUS_TEXT.get(job.status, job.status)
-            if col == COL_TIME:
-                return f"{job.total_s:.1f} s" if job.total_s else ""
-            if col == COL_ILLUM:
-                return _pair(m, "illumination_uniformity")
-            if col == COL_CONTRAST:
-                return _pair(m, "vessel_cnr")
-            if col == COL_DETAIL:
-                if job.error:
-                    return job.error
-                if job.note:
-                    return job.note
-                if job.status == "running" and job.id in self.progress:
-                    message = self.progress[job.id][1]
-                    return message[:1].upper() + message[1:]
-                if job.status in ("done", "skipped"):
-                    if m.get("guard_flagged"):  # the do-no-harm guard (core.guard): flagged, not blocked
-                        return f"\u26a0 {m.get('guard_warning')}: {Path(job.output_path).name}"
-                    return Path(job.output_path).name
-                return ""
-        elif role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB:
-            return self.thumb(job)
-        elif role == Qt.ItemDataRole.ForegroundRole:
-            if col == COL_STATUS:
-                return QColor(STATUS_COLORS.get(job.status, "#6b6b6b"))
-            if col == COL_DETAIL and job.error:
-                return QColor(STATUS_COLORS["failed"])
-            if col == COL_DETAIL and m.get("guard_flagged"):
-                return QColor(STATUS_COLORS["running"])  # the amber of the other warnings
-        elif role == Qt.ItemDataRole.ToolTipRole:
-            if col == COL_NAME:
-                return job.input_path
-            if col == COL_DETAIL:
-                return job.error or job.note or job.output_path
-        elif role == Qt.ItemDataRole.UserRole and col == COL_PROGRESS:
-            if job.status == "running":  # finished rows say so in Status; a full bar would only add noise
-                return self.progress.get(job.id, (0.0, ""))[0]
-            return None
-        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_TIME, COL_ILLUM, COL_CONTRAST):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-def _pair(m: dict[str, Any], key: str) -> str:
-    b, a = m.get(f"{key}_before"), m.get(f"{key}_after")
-    if b is None or a is None:
-        return ""
-    return f"{b:.2f} \u2192 {a:.2f}"
-
-
-class ProgressDelegate(QStyledItemDelegate):
-    """A slim progress bar in the cell (empty for waiting photos)."""
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        super().paint(painter, option, index)
-        value = index.data(Qt.ItemDataRole.UserRole)
-        if value is None:
-            return
-        bar = QStyleOptionProgressBar()
-        r = option.rect
-        bar.rect = QRect(r.x() + 6, r.center().y() - 7, r.width() - 12, 14)
-        bar.minimum, bar.maximum = 0, 100
-        bar.progress = int(round(100 * float(value)))
-        bar.text = f"{bar.progress}%"
-        bar.textVisible = True
-        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
-        bar.state = option.state | QStyle.StateFlag.State_Horizontal
-        style = option.widget.style() if option.widget else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
-
-
-# ----------------------------------------------------------------------------- panel
 class BatchPanel(QWidget):
     """Dockable panel; `open_in_viewer(str)` asks the main window to show an enhanced photo."""
 
@@ -341,6 +93,11 @@ class BatchPanel(QWidget):
             "Also compare the vessel maps before and after enhancement for the report (vessel Dice, possible "
             "hallucinations). Needs a vessel model; slow without a GPU (tens of seconds per photo).")
         top.addWidget(self.vessels_check)
+        self.comparisons_check = QCheckBox("Write comparisons")
+        self.comparisons_check.setToolTip(
+            "Also write <photo>_comparison.png beside each enhanced photo: original and enhanced side by side, "
+            "marked \u201cNot for diagnostic use\u201d, as File > Export writes it")
+        top.addWidget(self.comparisons_check)
         top.addSpacing(12)
         top.addWidget(QLabel("Save to:"))
         self.output_edit = QLineEdit()
@@ -458,6 +215,7 @@ class BatchPanel(QWidget):
         self.open_report_btn.setEnabled(self.batch_id is not None and sum(c.values()) > 0)
         self.mode_combo.setEnabled(not self.running)
         self.vessels_check.setEnabled(not self.running)
+        self.comparisons_check.setEnabled(not self.running)
 
     def worker_runner(self) -> BatchRunner | None:
         return self.models.runner if self.running else None
@@ -474,39 +232,20 @@ class BatchPanel(QWidget):
     def _update_overall(self) -> None:
         c = self.counts()
         total = sum(c.values()) - c.get("cancelled", 0)
-        finished = c.get("done", 0) + c.get("skipped", 0) + c.get("failed", 0)
         self.overall.setRange(0, max(total, 1))
-        self.overall.setValue(finished)
+        self.overall.setValue(c.get("done", 0) + c.get("skipped", 0) + c.get("failed", 0))
         if not c:
             return
-        parts = [f"{finished} of {total} photos"]
-        if c.get("failed"):
-            parts.append(f"{c['failed']} failed")
-        if c.get("skipped"):
-            parts.append(f"{c['skipped']} skipped")
-        if c.get("cancelled"):
-            parts.append(f"{c['cancelled']} cancelled")
         runner = self.worker_runner()
-        if runner is not None and runner.paused:
-            parts.append("paused (the photo being enhanced finishes first)")
-        elif self.running:
-            parts.append("running")
-        elif total and finished == total:
-            parts.insert(0, "Finished")
-            if self.report_path is not None:
-                parts.append(f"report: {self.report_path.name}")
-        self.status_label.setText(" \u00b7 ".join(parts))
-        rate_text = ""
-        if self.running:
-            done_now = c.get("done", 0) + c.get("failed", 0) - self._run_done0
-            elapsed = time.monotonic() - self._run_t0
-            remaining = c.get("pending", 0) + c.get("running", 0)
-            if done_now > 0 and elapsed > 0:
-                per_min = 60.0 * done_now / elapsed
-                rate_text = f"{per_min:.1f} photos/min \u00b7 about {format_eta(remaining * elapsed / done_now)} left"
-            else:
-                rate_text = "loading the model\u2026" if self.models.enhancer is None else "estimating time\u2026"
-        self.rate_label.setText(rate_text)
+        report = self.report_path.name if self.report_path is not None else None
+        self.status_label.setText(overall_text(c, self.running, runner is not None and runner.paused, report))
+        if not self.running:
+            self.rate_label.setText("")
+            return
+        done_now = c.get("done", 0) + c.get("failed", 0) - self._run_done0
+        remaining = c.get("pending", 0) + c.get("running", 0)
+        self.rate_label.setText(rate_text(done_now, time.monotonic() - self._run_t0, remaining,
+                                          self.models.enhancer is not None))
 
     # -------------------------------------------------------------- adding work
     def _choose_output(self) -> None:
@@ -565,7 +304,8 @@ class BatchPanel(QWidget):
         c = self.counts()
         self._run_done0 = c.get("done", 0) + c.get("failed", 0)
         self._tick.start()
-        task = BatchTask(self.models, self.batch_id, self.mode_combo.currentData(), self.vessels_check.isChecked())
+        task = BatchTask(self.models, self.batch_id, self.mode_combo.currentData(), self.vessels_check.isChecked(),
+                         self.comparisons_check.isChecked())
         task.item_progress.connect(self.model.set_progress)
         task.job_finished.connect(self._job_finished)
         task.reports_written.connect(self._reports_written)
