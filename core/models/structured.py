@@ -85,12 +85,14 @@ class MaskedBlur(nn.Module):
         self.register_buffer("kernel", gaussian_kernel(sigma), persistent=False)
 
     def _sep(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
+        # Channels folded into the batch, so both kernels have a fixed shape: ONNX export refuses a
+        # depthwise kernel expanded to a channel count it only learns at run time.
+        n, c, h, w = x.shape
         k = self.kernel.to(x.dtype)
         r = k.numel() // 2
-        x = F.pad(x, (r, r, r, r), mode="replicate")
-        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        x = F.pad(x.reshape(n * c, 1, h, w), (r, r, r, r), mode="replicate")
+        x = F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+        return x.reshape(n, c, h, w)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         num = self._sep(torch.cat([x * mask, mask], dim=1))

@@ -23,7 +23,18 @@ def tiny(seed: int = 0) -> MageNet:
     return MageNet(MageNetConfig.from_dict(TINY_MAGENET)).eval()
 
 
-WITH_AND_WITHOUT_HEAD = pytest.mark.parametrize("make", [tiny, tiny_magenet_with_live_head], ids=["plain", "colour-head"])
+def tiny_structured(seed: int = 0) -> MageNet:
+    """The structured output form with its heads moved off the identity (fields and detail gains live)."""
+    torch.manual_seed(seed)
+    net = MageNet(MageNetConfig.from_dict({**TINY_MAGENET, "output_form": "structured", "field_cell": 32}))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+WITH_AND_WITHOUT_HEAD = pytest.mark.parametrize("make", [tiny, tiny_magenet_with_live_head, tiny_structured],
+                                                ids=["plain", "colour-head", "structured"])
 
 
 @WITH_AND_WITHOUT_HEAD
