@@ -9,6 +9,7 @@ Nothing here imports PyInstaller, torch or Qt.
 from __future__ import annotations
 
 import fnmatch
+import json
 import importlib.metadata as metadata
 import os
 from pathlib import Path
@@ -25,18 +26,48 @@ RESOURCE_SUFFIXES = {".safetensors", ".json", ".png", ".jpg", ".md", ".svg", ".i
 MAX_RESOURCE_MB = 60
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in str(version).split("."))
+
+
+def superseded_model_stems(models_dir: Path) -> set[str]:
+    """Stems (``mage-s-1.1.0``) of model cards that a newer version of the same model replaces.
+
+    The repository keeps older shipped versions for comparison (evaluate, ship's do-no-harm check);
+    the installer carries only the newest of each name, the one the app makes active.
+    """
+    newest: dict[str, tuple[tuple[int, ...], str]] = {}
+    stems: list[tuple[str, tuple[int, ...], str]] = []
+    for card in sorted(models_dir.glob("*.json")):
+        try:
+            data = json.loads(card.read_text())
+            name, version = str(data["name"]), str(data["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a model card: ships as it is
+        key = _version_key(version)
+        stems.append((name, key, card.stem))
+        if name not in newest or key > newest[name][0]:
+            newest[name] = (key, card.stem)
+    return {stem for name, key, stem in stems if newest[name][1] != stem}
+
+
 def shipped_resources(root: Path = ROOT) -> Iterator[tuple[str, str]]:
     """(source file, folder inside the bundle) for every resource we may ship.
 
     Only regular files under resources/{models,samples,icons} with a known suffix; never
-    a symlink (it could point into ../shared/data, the research datasets).
+    a symlink (it could point into ../shared/data, the research datasets); of a model with
+    several versions, only the newest (the bundle has a size budget, and older ones stay in the
+    repository).
     """
     base = root / "resources"
+    old = superseded_model_stems(base / "models") if (base / "models").is_dir() else set()
     for sub in RESOURCE_DIRS:
         for path in sorted((base / sub).rglob("*")):
             if path.is_symlink() or not path.is_file() or path.suffix.lower() not in RESOURCE_SUFFIXES:
                 continue
             if any(part.startswith(".") for part in path.relative_to(base).parts):
+                continue
+            if sub == "models" and path.stem in old:  # mage-s-1.1.0.json / .safetensors
                 continue
             yield str(path), str(path.parent.relative_to(root))
 

@@ -132,7 +132,9 @@ def test_cancel_stops_the_enhancement(tiny_model, make_window, qtbot, photos):
     win = make_window(enhancer_factory=sleepy_factory(1.0))
     open_and_wait(qtbot, win, photos[:1])
     win.engine_wiring.enhance_current()
-    qtbot.wait(200)
+    # Cancel once the run is visibly under way (a fixed wait raced a busy machine: the click landed
+    # before the progress bar was shown and the 1 s enhancement finished instead)
+    qtbot.waitUntil(lambda: win.viewer.progress.isVisible() and bool(win.engine.pending), timeout=10000)
     win.viewer.progress.cancel.click()
     qtbot.waitUntil(lambda: not win.engine.pending, timeout=10000)
     assert win.session.result is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib.util
 import sys
 from pathlib import Path
@@ -59,6 +60,18 @@ def test_research_data_cannot_slip_in(rules, tmp_path):
     (res / "samples" / "linked.png").symlink_to(target)
     got = [Path(src).name for src, _ in rules.shipped_resources(tmp_path)]
     assert got == ["ok.png"]
+
+
+def test_only_the_newest_version_of_each_model_ships(rules, tmp_path):
+    models = tmp_path / "resources" / "models"
+    models.mkdir(parents=True)
+    for stem, name, version in (("mage-s-1.1.0", "mage-s", "1.1.0"), ("mage-s-2.0.0", "mage-s", "2.0.0"),
+                                ("mage-s-10.0.0", "mage-s", "10.0.0"), ("vesselnet-1.0.0", "vesselnet", "1.0.0")):
+        (models / f"{stem}.json").write_text(json.dumps({"name": name, "version": version}))
+        (models / f"{stem}.safetensors").write_bytes(b"w")
+    got = sorted(Path(src).name for src, _ in rules.shipped_resources(tmp_path))
+    assert got == ["mage-s-10.0.0.json", "mage-s-10.0.0.safetensors", "vesselnet-1.0.0.json",
+                   "vesselnet-1.0.0.safetensors"]
 
 
 def test_no_research_data_is_bundled(rules):
