@@ -41,31 +41,35 @@ def _free_display() -> int:
     raise SystemExit("no free X display number")
 
 
-def parent(args: argparse.Namespace) -> int:
+def run_under_xvfb(cmd: list[str], size: tuple[int, int], home: str) -> int:
+    """Run cmd on a fresh virtual X screen (xcb, as a person sees the app) with its own user folder."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         print("Xvfb is not installed: run ../shared/tools/xshot once, or `apt-get install xvfb`.", file=sys.stderr)
         return 2
     disp = _free_display()
     proc = subprocess.Popen(
-        [xvfb, f":{disp}", "-screen", "0", f"{SIZE[0]}x{SIZE[1]}x24", "-nolisten", "tcp"],
+        [xvfb, f":{disp}", "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(1.5)
-        env = dict(os.environ, DISPLAY=f":{disp}", QT_QPA_PLATFORM="xcb")
+        env = dict(os.environ, DISPLAY=f":{disp}", QT_QPA_PLATFORM="xcb", FUNDUS_STUDIO_HOME=str(home))
         env.pop("WAYLAND_DISPLAY", None)
-        home = args.home or tempfile.mkdtemp(prefix="fundus-shots-home-")
-        env["FUNDUS_STUDIO_HOME"] = str(home)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--out-data", str(args.out_data),
-               "--out-samples", str(args.out_samples)]
-        if args.only:
-            cmd += ["--only", args.only]
         return subprocess.call(cmd, env=env, cwd=str(ROOT))
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def parent(args: argparse.Namespace) -> int:
+    home = args.home or tempfile.mkdtemp(prefix="fundus-shots-home-")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--out-data", str(args.out_data),
+           "--out-samples", str(args.out_samples)]
+    if args.only:
+        cmd += ["--only", args.only]
+    return run_under_xvfb(cmd, SIZE, home)
 
 
 # ============================================================================ child

@@ -14,9 +14,7 @@ wizard's window from the screen after each step.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "packaging")]  # the app, and the main-window screenshot helpers
 
-from screenshots import _free_display, _settle, _wait  # noqa: E402 - after the path is set
+from screenshots import _settle, _wait, run_under_xvfb  # noqa: E402 - after the path is set
 
 OUT = ROOT / "docs" / "screenshots"
 SIZE = (1280, 860)
@@ -44,23 +42,11 @@ MAX_PNG_BYTES = 300_000
 
 # ============================================================================ parent
 def parent(args: argparse.Namespace) -> int:
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        print("Xvfb is not installed: run ../shared/tools/xshot once, or `apt-get install xvfb`.", file=sys.stderr)
-        return 2
-    disp = _free_display()
-    proc = subprocess.Popen([xvfb, f":{disp}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     home = tempfile.mkdtemp(prefix="fundus-wizard-home-")
     try:
-        time.sleep(1.5)
-        env = dict(os.environ, DISPLAY=f":{disp}", QT_QPA_PLATFORM="xcb", FUNDUS_STUDIO_HOME=home)
-        env.pop("WAYLAND_DISPLAY", None)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--out", str(args.out), "--steps", str(args.steps)]
-        return subprocess.call(cmd, env=env, cwd=str(ROOT))
+        return run_under_xvfb(cmd, SCREEN, home)
     finally:
-        proc.terminate()
-        proc.wait(10)
         shutil.rmtree(home, ignore_errors=True)
 
 
