@@ -134,3 +134,20 @@ def test_photometric_pairs_are_judged_mostly_on_structure():
     blotch = clean.clone()
     blotch[..., 16:40, 16:40] += 0.2
     assert loss(blotch, 1.0) > loss(clean * 1.0, 1.0) + 0.01
+
+
+def test_local_contrast_loss_sees_blurred_vessels_and_ignores_exposure():
+    """A blurred copy of a vessel pattern costs much more than the same pattern at half the exposure
+    (the detail stage is asked for contrast, not for the fields' job), and a sharp copy costs ~0."""
+    from core.training.losses import local_contrast_loss
+
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    vessels = 0.5 - 0.25 * (torch.sin(xx / 2.0) > 0.9).float() - 0.2 * (torch.cos(yy / 3.0) > 0.95).float()
+    target = vessels.expand(1, 3, 96, 96).contiguous()
+    fov = torch.ones(1, 1, 96, 96)
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(target, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    same = local_contrast_loss(target, target, fov).item()
+    darker = local_contrast_loss(target * 0.5, target, fov).item()
+    soft = local_contrast_loss(blurred, target, fov).item()
+    assert same < 2e-3
+    assert soft > 5 * darker
