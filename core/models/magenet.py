@@ -71,6 +71,9 @@ class MageNetConfig:
     field_cell: int = 80
     """Structured form: width in working-resolution px of the cells G and V are predicted on
     (80 px = about 1/6 of the 512 px FOV); a multiple of 4."""
+    detail_cues: bool = False
+    """Structured form: the detail head also sees explicit per-cell cues (G, sharpness, darkness;
+    core.models.structured.DetailHead). False for cards before 2.1."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
@@ -90,6 +93,8 @@ class MageNetConfig:
             raise ValueError("the whole-image colour head belongs to the residual form; the structured form has its own fields")
         if self.field_cell < 32 or self.field_cell % 4:
             raise ValueError("field_cell must be a multiple of 4 and at least 32 px (the fields must stay smooth)")
+        if self.detail_cues and (self.output_form != "structured" or self.field_cell % 8):
+            raise ValueError("detail_cues need the structured form and a field_cell that is a multiple of 8 px (the detail cells)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -245,7 +250,7 @@ class RSP(nn.Module):
         )
         self.structured = cfg.output_form == "structured"
         if self.structured:
-            self.detail = DetailHead(c)
+            self.detail = DetailHead(c, cues=cfg.detail_cues)
         else:
             self.to_residual = conv3x3(c, 3, bias=True)
         h = cfg.structure_hidden
@@ -372,8 +377,10 @@ class MageNet(nn.Module):
         if f2_at4.shape[-2:] != f1.shape[-2:]:
             f2_at4 = F.interpolate(f2_at4, size=f1.shape[-2:], mode="bilinear", align_corners=False)
         logits = self.field_head(f1, f2_at4, x4, m4)
-        gain_logits, residual = self.stage3.detail(rsp_features.to(dt))
-        out, fields = self.compose.compose(x, mask, logits, self.field_head.k, gain_logits, residual)
+        bands = self.compose.bands(x, mask)
+        cues = self.compose.detail_cues(x, mask, bands, logits, self.field_head.k) if self.stage3.detail.uses_cues else None
+        gain_logits, residual = self.stage3.detail(rsp_features.to(dt), cues)
+        out, fields = self.compose.compose(x, mask, logits, self.field_head.k, gain_logits, residual, bands)
         out = torch.clamp(out, 0.0, 1.0)[..., :h, :w]
         if fov is not None:
             out = out * fov.to(out.dtype)

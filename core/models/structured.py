@@ -158,24 +158,49 @@ class FieldHead(nn.Module):
         return LOGIT_SCALE * self.to_logits(self.body(torch.cat([cell, context], dim=1)))
 
 
+N_CUES = 3
+"""Per-cell cues the detail head may see (MageNetConfig.detail_cues): log G, log fine/contrast band
+energy ratio (how sharp x is there) and log local luminance (how dark, i.e. how coarsely quantised)."""
+
+
 class DetailHead(nn.Module):
-    """Detail-band gains on 8 px cells and the bounded deblurring residual, from RSP features."""
+    """Detail-band gains on 8 px cells and the bounded deblurring residual, from RSP features.
+
+    With `cues`, a small head on N_CUES explicit per-cell measures is added to the gain logits. Why:
+    the right gain depends on things the RSP features encode only after long training. Measured on
+    2.0.0: the loss gradient on the gain bias asked to sharpen blurred pairs and to soften pairs whose
+    dark regions G brightens (amplified 8-bit steps), so the mean pull was about zero and the gains
+    stayed at 0 whatever the learning rate (150 steps at lr 2e-3 left them within +-0.03).
+    """
 
     CELL = 8
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, cues: bool = False) -> None:
         super().__init__()
         self.to_gains = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.PReLU(channels), nn.Conv2d(channels, 2, 1))
         self.to_residual = nn.Conv2d(channels, 3, 3, padding=1)
-        for layer in (self.to_gains[-1], self.to_residual):
+        self.from_cues = (
+            nn.Sequential(nn.Conv2d(N_CUES, 16, 1), nn.PReLU(16), nn.Conv2d(16, 2, 1)) if cues else None
+        )
+        last = [self.to_gains[-1], self.to_residual] + ([self.from_cues[-1]] if self.from_cues is not None else [])
+        for layer in last:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         with torch.no_grad():
             self.to_gains[-1].bias.fill_(_DETAIL_IDENTITY_LOGIT / LOGIT_SCALE)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def uses_cues(self) -> bool:
+        return self.from_cues is not None
+
+    def forward(self, features: torch.Tensor, cues: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain logits on 8 px cells (B,2,h/8,w/8), residual (B,3,H,W) in +-MAX_DEBLUR)."""
-        gains = LOGIT_SCALE * self.to_gains(pool_cells(features, self.CELL))
+        z = self.to_gains(pool_cells(features, self.CELL))
+        if self.from_cues is not None:
+            if cues is None:
+                raise ValueError("this detail head was built with cues: pass StructuredOutput.detail_cues(...)")
+            z = z + self.from_cues(cues)
+        gains = LOGIT_SCALE * z
         return gains, MAX_DEBLUR * torch.tanh(LOGIT_SCALE * self.to_residual(features) / MAX_DEBLUR)
 
 
@@ -187,6 +212,38 @@ class StructuredOutput(nn.Module):
         self.fine = MaskedBlur(FINE_SIGMA)
         self.contrast = MaskedBlur(CONTRAST_SIGMA)
 
+    def bands(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x's fine band (x - blur 1.5 px) and local-contrast band (blur 1.5 px - blur 6 px)."""
+        b1 = self.fine(x, mask)
+        b2 = self.contrast(x, mask)
+        return x - b1, b1 - b2
+
+    @staticmethod
+    def gain_at_cells(field_logits: torch.Tensor, field_k: int, cells: tuple[int, int]) -> torch.Tensor:
+        """log G (B,3,...) on the detail head's 8 px cells, by the same bicubic as the full-size field."""
+        z = cells_to_pixels(field_logits[:, :3], 4 * field_k // DetailHead.CELL, cells)
+        lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
+        return lo + (hi - lo) * torch.sigmoid(z)
+
+    def detail_cues(
+        self, x: torch.Tensor, mask: torch.Tensor, bands: tuple[torch.Tensor, torch.Tensor],
+        field_logits: torch.Tensor, field_k: int,
+    ) -> torch.Tensor:
+        """(B, N_CUES, h/8, w/8): mean log G, log(fine energy / contrast energy), log luminance; 0 outside the FOV."""
+        k = DetailHead.CELL
+        cover = pool_cells(mask, k)
+        inside = (cover > 0.5).to(x.dtype)
+        denom = cover.clamp_min(1e-3)
+        fine, contrast = bands
+        e_fine = pool_cells(fine.pow(2).mean(dim=1, keepdim=True) * mask, k) / denom
+        e_con = pool_cells(contrast.pow(2).mean(dim=1, keepdim=True) * mask, k) / denom
+        lum = pool_cells(x.mean(dim=1, keepdim=True) * mask, k) / denom
+        cells = (int(cover.shape[-2]), int(cover.shape[-1]))
+        log_g = self.gain_at_cells(field_logits, field_k, cells).mean(dim=1, keepdim=True)
+        sharp = torch.log((e_fine + 1e-6) / (e_con + 1e-6))
+        dark = torch.log(lum.clamp_min(0.0) + 0.02)
+        return torch.cat([log_g, sharp, dark], dim=1) * inside
+
     def compose(
         self,
         x: torch.Tensor,
@@ -195,8 +252,11 @@ class StructuredOutput(nn.Module):
         field_k: int,
         gain_logits: torch.Tensor,
         residual: torch.Tensor,
+        bands: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, Fields]:
-        """x (B,3,H,W), mask (B,1,H,W); field logits on cells of 4*field_k px; detail logits on 8 px cells."""
+        """x (B,3,H,W), mask (B,1,H,W); field logits on cells of 4*field_k px; detail logits on 8 px cells.
+
+        `bands`: x's bands when the caller already made them (for the detail cues)."""
         size = (int(x.shape[-2]), int(x.shape[-1]))
         z = cells_to_pixels(field_logits, 4 * field_k, size)
         lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
@@ -206,9 +266,7 @@ class StructuredOutput(nn.Module):
         lmin = F.interpolate(local_minimum(x4, (m4 > 0.5).to(x.dtype)), size=size, mode="bilinear", align_corners=False)
         veil = (MIN_VEIL_FRACTION + (MAX_VEIL_FRACTION - MIN_VEIL_FRACTION) * torch.sigmoid(z[:, 3:])) * lmin
         base = torch.maximum(x - veil, (1.0 - MAX_VEIL_FRACTION) * x)
-        b1 = self.fine(x, mask)
-        b2 = self.contrast(x, mask)
-        fine_band, contrast_band = x - b1, b1 - b2
+        fine_band, contrast_band = bands if bands is not None else self.bands(x, mask)
         a = MIN_DETAIL_GAIN + (MAX_DETAIL_GAIN - MIN_DETAIL_GAIN) * torch.sigmoid(
             F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
         )

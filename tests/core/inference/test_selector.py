@@ -23,18 +23,24 @@ def tiny(seed: int = 0) -> MageNet:
     return MageNet(MageNetConfig.from_dict(TINY_MAGENET)).eval()
 
 
-def tiny_structured(seed: int = 0) -> MageNet:
+def tiny_structured(seed: int = 0, cues: bool = False) -> MageNet:
     """The structured output form with its heads moved off the identity (fields and detail gains live)."""
     torch.manual_seed(seed)
-    net = MageNet(MageNetConfig.from_dict({**TINY_MAGENET, "output_form": "structured", "field_cell": 32}))
+    cfg = {**TINY_MAGENET, "output_form": "structured", "field_cell": 32, "detail_cues": cues}
+    net = MageNet(MageNetConfig.from_dict(cfg))
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return net.eval()
 
 
-WITH_AND_WITHOUT_HEAD = pytest.mark.parametrize("make", [tiny, tiny_magenet_with_live_head, tiny_structured],
-                                                ids=["plain", "colour-head", "structured"])
+def tiny_structured_with_cues(seed: int = 0) -> MageNet:
+    return tiny_structured(seed, cues=True)
+
+
+WITH_AND_WITHOUT_HEAD = pytest.mark.parametrize(
+    "make", [tiny, tiny_magenet_with_live_head, tiny_structured, tiny_structured_with_cues],
+    ids=["plain", "colour-head", "structured", "structured-cues"])
 
 
 @WITH_AND_WITHOUT_HEAD

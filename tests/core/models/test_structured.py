@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from core.models import structured as S
@@ -13,15 +15,21 @@ from core.models.magenet import MageNet, preset
 SIDE = 256
 
 
-def _net(seed: int = 0, scale: float = 0.0) -> MageNet:
+def _net(seed: int = 0, scale: float = 0.0, cues: bool = False) -> MageNet:
     torch.manual_seed(seed)
-    net = MageNet(preset("mage-s")).eval()
+    net = MageNet(replace(preset("mage-s"), detail_cues=cues)).eval()
     if scale:
         with torch.no_grad():  # an "adversarial" network: large random heads
-            for head in (net.field_head.to_logits, net.stage3.detail.to_gains[-1], net.stage3.detail.to_residual):
+            heads = [net.field_head.to_logits, net.stage3.detail.to_gains[-1], net.stage3.detail.to_residual]
+            if cues:
+                heads.append(net.stage3.detail.from_cues[-1])
+            for head in heads:
                 head.weight.normal_(0.0, scale)
                 head.bias.normal_(0.0, scale)
     return net
+
+
+both_heads = pytest.mark.parametrize("cues", [False, True], ids=["features", "features+cues"])
 
 
 def _disc(side: int = SIDE) -> torch.Tensor:
@@ -58,9 +66,10 @@ def test_gain_does_not_follow_a_macula_sized_dip() -> None:
         assert float(spread) < 1.03
 
 
-def test_adversarial_fields_stay_bounded_and_smooth() -> None:
+@both_heads
+def test_adversarial_fields_stay_bounded_and_smooth(cues: bool) -> None:
     x, m = torch.rand(1, 3, SIDE, SIDE) * _disc(), _disc()
-    f = _net(1, scale=5.0).fields(x, m)
+    f = _net(1, scale=5.0, cues=cues).fields(x, m)
     assert float(f.gain.min()) >= S.MIN_GAIN - 1e-5 and float(f.gain.max()) <= S.MAX_GAIN + 1e-5
     assert float(f.veil.min()) >= S.MIN_VEIL_FRACTION - 1e-5
     assert float(f.detail_gain.min()) >= S.MIN_DETAIL_GAIN - 1e-5
@@ -73,11 +82,12 @@ def test_adversarial_fields_stay_bounded_and_smooth() -> None:
     assert float(f.veil.max()) <= S.MAX_VEIL_FRACTION + 1e-5
 
 
-def test_detail_cannot_move_a_regions_mean_level() -> None:
+@both_heads
+def test_detail_cannot_move_a_regions_mean_level(cues: bool) -> None:
     torch.manual_seed(3)
     x = (0.4 + 0.2 * torch.rand(1, 3, SIDE, SIDE)) * _disc()
     m = _disc()
-    f = _net(2, scale=5.0).fields(x, m)
+    f = _net(2, scale=5.0, cues=cues).fields(x, m)
     inner = m[0, 0] > 0
     inner[: SIDE // 4] = False
     inner[-SIDE // 4 :] = False
@@ -88,17 +98,53 @@ def test_detail_cannot_move_a_regions_mean_level() -> None:
     assert float((region_mean / level).max()) < 0.02
 
 
-def test_structured_output_never_inverts_darker_structure() -> None:
+@both_heads
+def test_structured_output_never_inverts_darker_structure(cues: bool) -> None:
     """With detail gains above -1 and a monotone base, a vessel stays darker than its background."""
     x = _macula_image().clone()
     x[..., 100:104, 40:200] *= 0.6  # a horizontal vessel
     m = _disc()
     for seed in range(3):
         with torch.no_grad():
-            out = _net(seed, scale=2.0)(x, m).image
+            out = _net(seed, scale=2.0, cues=cues)(x, m).image
         vessel = out[0, 1, 101:103, 60:180].mean()
         ring = torch.cat([out[0, 1, 94:98, 60:180], out[0, 1, 106:110, 60:180]]).mean()
         assert float(vessel) < float(ring)
+
+
+def test_a_cue_head_added_to_a_card_without_one_starts_at_that_cards_output() -> None:
+    """Fine-tuning 2.0.0 into a cue head (init_new_parts) starts from 2.0.0's exact output."""
+    x, m = _macula_image(), _disc()
+    old = _net(5, scale=0.3 / S.LOGIT_SCALE)
+    new = _net(6, cues=True)
+    result = new.load_state_dict(old.state_dict(), strict=False)
+    assert result.missing_keys and all(k.startswith("stage3.detail.from_cues.") for k in result.missing_keys)
+    with torch.no_grad():
+        assert torch.equal(old(x, m).image, new(x, m).image)
+
+
+def test_sharpness_cue_tells_a_blurred_photo_from_a_sharp_one_and_is_zero_outside_the_fov() -> None:
+    import cv2  # noqa: PLC0415
+
+    torch.manual_seed(7)
+    m = _disc()
+    rng = np.random.default_rng(7)
+    texture = cv2.GaussianBlur(rng.random((SIDE, SIDE)).astype(np.float32), (0, 0), 1.0)
+    sharp = (0.3 + 0.4 * torch.from_numpy(texture))[None, None].expand(1, 3, SIDE, SIDE) * m
+    blurred = torch.from_numpy(cv2.GaussianBlur(sharp[0].permute(1, 2, 0).numpy(), (0, 0), 2.5)).permute(2, 0, 1)[None] * m
+    comp = S.StructuredOutput()
+    logits = torch.zeros(1, 6, math.ceil(SIDE / 80), math.ceil(SIDE / 80))
+    logits[:, :3] = S._IDENTITY_GAIN_LOGIT
+
+    def cues(x: torch.Tensor) -> torch.Tensor:
+        return comp.detail_cues(x, m, comp.bands(x, m), logits, 20)
+
+    c_sharp, c_blur = cues(sharp), cues(blurred)
+    centre = (slice(12, 20), slice(12, 20))
+    assert float(c_sharp[0, 1][centre].mean()) > float(c_blur[0, 1][centre].mean()) + 0.5
+    outside = S.pool_cells(m, S.DetailHead.CELL)[0, 0] < 0.5
+    assert float(c_sharp[0][:, outside].abs().max()) == 0.0
+    assert float(c_sharp[0, 0][centre].abs().max()) < 1e-5  # G = 1 at the identity logits: log G = 0
 
 
 def test_enhancer_takes_structured_fields_from_one_whole_image_pass_in_tiled_mode() -> None:
