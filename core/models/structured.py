@@ -114,6 +114,12 @@ def cells_to_pixels(z: torch.Tensor, k: int, size: tuple[int, int]) -> torch.Ten
     return up[..., : size[0], : size[1]]
 
 
+def bounded_log_gain(z: torch.Tensor) -> torch.Tensor:
+    """log G from gain logits: log(MIN_GAIN) .. log(MAX_GAIN) by a sigmoid, so no weight can leave the bounds."""
+    lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
+    return lo + (hi - lo) * torch.sigmoid(z)
+
+
 def local_minimum(x4: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
     """Smoothed local minimum of the 1/4-resolution image inside the FOV (outside counts as bright)."""
     inside = x4 * mask4 + (1.0 - mask4)
@@ -221,9 +227,7 @@ class StructuredOutput(nn.Module):
     @staticmethod
     def gain_at_cells(field_logits: torch.Tensor, field_k: int, cells: tuple[int, int]) -> torch.Tensor:
         """log G (B,3,...) on the detail head's 8 px cells, by the same bicubic as the full-size field."""
-        z = cells_to_pixels(field_logits[:, :3], 4 * field_k // DetailHead.CELL, cells)
-        lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
-        return lo + (hi - lo) * torch.sigmoid(z)
+        return bounded_log_gain(cells_to_pixels(field_logits[:, :3], 4 * field_k // DetailHead.CELL, cells))
 
     def detail_cues(
         self, x: torch.Tensor, mask: torch.Tensor, bands: tuple[torch.Tensor, torch.Tensor],
@@ -252,21 +256,19 @@ class StructuredOutput(nn.Module):
         field_k: int,
         gain_logits: torch.Tensor,
         residual: torch.Tensor,
-        bands: tuple[torch.Tensor, torch.Tensor] | None = None,
+        bands: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor, Fields]:
-        """x (B,3,H,W), mask (B,1,H,W); field logits on cells of 4*field_k px; detail logits on 8 px cells.
-
-        `bands`: x's bands when the caller already made them (for the detail cues)."""
+        """x (B,3,H,W), mask (B,1,H,W); field logits on cells of 4*field_k px; detail logits on 8 px cells;
+        `bands` = self.bands(x, mask), made once for both the detail cues and D."""
         size = (int(x.shape[-2]), int(x.shape[-1]))
         z = cells_to_pixels(field_logits, 4 * field_k, size)
-        lo, hi = math.log(MIN_GAIN), math.log(MAX_GAIN)
-        gain = torch.exp(lo + (hi - lo) * torch.sigmoid(z[:, :3]))
+        gain = torch.exp(bounded_log_gain(z[:, :3]))
         x4 = F.avg_pool2d(x, 4)
         m4 = F.avg_pool2d(mask, 4)
         lmin = F.interpolate(local_minimum(x4, (m4 > 0.5).to(x.dtype)), size=size, mode="bilinear", align_corners=False)
         veil = (MIN_VEIL_FRACTION + (MAX_VEIL_FRACTION - MIN_VEIL_FRACTION) * torch.sigmoid(z[:, 3:])) * lmin
         base = torch.maximum(x - veil, (1.0 - MAX_VEIL_FRACTION) * x)
-        fine_band, contrast_band = bands if bands is not None else self.bands(x, mask)
+        fine_band, contrast_band = bands
         a = MIN_DETAIL_GAIN + (MAX_DETAIL_GAIN - MIN_DETAIL_GAIN) * torch.sigmoid(
             F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
         )
