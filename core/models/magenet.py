@@ -34,6 +34,7 @@ from torch import nn
 from core.models.blocks import CAB, SAM, Down, ResidualGroup, Up, conv3x3
 from core.models.global_colour import GlobalColour
 from core.models.structured import DetailHead, FieldHead, Fields, StructuredOutput
+from core.structured_bounds import MIN_DETAIL_GAIN
 
 PAD_MULTIPLE = 8
 OUTPUT_FORMS = ("residual", "structured")
@@ -74,6 +75,10 @@ class MageNetConfig:
     detail_cues: bool = False
     """Structured form: the detail head also sees explicit per-cell cues (G, sharpness, darkness;
     core.models.structured.DetailHead). False for cards before 2.1."""
+    detail_floor: float = MIN_DETAIL_GAIN
+    """Structured form: lowest detail-band gain the stage may use, MIN_DETAIL_GAIN (cards before 2.2:
+    it may soften a band by up to 30 %) .. 0 (it may only sharpen). Why 0: 2.1's small negative gains
+    on sharp-looking photos faded faint dark dots under the lesion detector's threshold."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
@@ -95,6 +100,9 @@ class MageNetConfig:
             raise ValueError("field_cell must be a multiple of 4 and at least 32 px (the fields must stay smooth)")
         if self.detail_cues and (self.output_form != "structured" or self.field_cell % 8):
             raise ValueError("detail_cues need the structured form and a field_cell that is a multiple of 8 px (the detail cells)")
+        self.detail_floor = float(self.detail_floor)
+        if not MIN_DETAIL_GAIN <= self.detail_floor <= 0.0:
+            raise ValueError(f"detail_floor must lie in {MIN_DETAIL_GAIN}..0 (0 = the detail stage never softens)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -328,7 +336,7 @@ class MageNet(nn.Module):
         self.structured = cfg.output_form == "structured"
         if self.structured:
             self.field_head = FieldHead(cfg.stage1_channels[0], cfg.stage2_channels[0], cfg.field_cell)
-            self.compose = StructuredOutput()
+            self.compose = StructuredOutput(cfg.detail_floor)
 
     @classmethod
     def from_config(cls, config: MageNetConfig | Mapping[str, Any] | str | None = None) -> "MageNet":

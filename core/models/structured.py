@@ -213,8 +213,9 @@ class DetailHead(nn.Module):
 class StructuredOutput(nn.Module):
     """Composes ``G * (x - V) + D`` from the heads' logits; no learned weights of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, detail_floor: float = MIN_DETAIL_GAIN) -> None:
         super().__init__()
+        self.detail_floor = float(detail_floor)
         self.fine = MaskedBlur(FINE_SIGMA)
         self.contrast = MaskedBlur(CONTRAST_SIGMA)
 
@@ -272,6 +273,8 @@ class StructuredOutput(nn.Module):
         a = MIN_DETAIL_GAIN + (MAX_DETAIL_GAIN - MIN_DETAIL_GAIN) * torch.sigmoid(
             F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
         )
+        if self.detail_floor > MIN_DETAIL_GAIN:
+            a = a.clamp_min(self.detail_floor)  # a hard floor: no logit can take a band below it
         r = residual - self.contrast(residual, mask)
         detail = gain * (a[:, :1] * fine_band + a[:, 1:2] * contrast_band + r) * mask
         out = gain * base + detail

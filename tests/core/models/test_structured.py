@@ -112,6 +112,30 @@ def test_structured_output_never_inverts_darker_structure(cues: bool) -> None:
         assert float(vessel) < float(ring)
 
 
+def test_a_detail_floor_of_zero_never_softens_a_band_and_keeps_a_cards_output_where_it_sharpens() -> None:
+    """detail_floor = 0 (mage-s 2.2): whatever the weights, no detail-band gain is below 0, so the
+    detail stage cannot fade a vessel or a dot; where the gains are >= 0 the output is unchanged."""
+    x, m = torch.rand(1, 3, SIDE, SIDE) * _disc(), _disc()
+    soft = _net(4, scale=5.0, cues=True)
+    floored = MageNet(replace(soft.config, detail_floor=0.0)).eval()
+    floored.load_state_dict(soft.state_dict())
+    f_soft, f_floor = soft.fields(x, m), floored.fields(x, m)
+    assert float(f_soft.detail_gain.min()) < -0.1  # the adversarial head does ask to soften
+    assert float(f_floor.detail_gain.min()) >= 0.0
+    assert torch.equal(f_floor.detail_gain, f_soft.detail_gain.clamp_min(0.0))
+    with torch.no_grad():
+        fresh = _net(0, cues=True)
+        fresh_floored = MageNet(replace(fresh.config, detail_floor=0.0)).eval()
+        fresh_floored.load_state_dict(fresh.state_dict())
+        assert float((fresh_floored(x, m).image - fresh(x, m).image).abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("floor", [0.1, -0.5])
+def test_a_detail_floor_outside_the_bounds_is_refused(floor: float) -> None:
+    with pytest.raises(ValueError, match="detail_floor"):
+        replace(preset("mage-s"), output_form="structured", detail_floor=floor)
+
+
 def test_a_cue_head_added_to_a_card_without_one_starts_at_that_cards_output() -> None:
     """Fine-tuning 2.0.0 into a cue head (init_new_parts) starts from 2.0.0's exact output."""
     x, m = _macula_image(), _disc()
