@@ -163,11 +163,20 @@ class MageNetOutput(NamedTuple):
         are the raw SAM outputs (input + correction): not clamped and not masked,
         so their losses keep a gradient; mask them with the FOV in the loss.
     structure_logits: (B,1,H,W) vessel/structure logits of the RSP structure head.
+    fields: the structured form's G, V and detail gains (None for the residual form); the
+        teacher-student field consistency compares them.
     """
 
     image: torch.Tensor
     stages: list[torch.Tensor]
     structure_logits: torch.Tensor
+    fields: Fields | None = None
+
+    def rows(self, start: int, stop: int | None = None) -> "MageNetOutput":
+        """The same output for batch rows start:stop (a student pass that ran two batches at once)."""
+        sl = slice(start, stop)
+        fields = None if self.fields is None else Fields(*(t[sl] for t in self.fields))
+        return MageNetOutput(self.image[sl], [s[sl] for s in self.stages], self.structure_logits[sl], fields)
 
 
 class UNetStage(nn.Module):
@@ -409,13 +418,14 @@ class MageNet(nn.Module):
         h, w = x.shape[-2:]
         fov_t = None if fov is None else _fov_tensor(fov, x)
         xp, f1, img1, f2, img2, feat, logits = self._body(x)
+        fields = None
         if self.structured:
-            out, _ = self.structured_image(xp, fov_t, (h, w), f1, f2, feat)
+            out, fields = self.structured_image(xp, fov_t, (h, w), f1, f2, feat)
         else:
             out = self.final_image(xp, self.stage3.to_residual(feat), (h, w), fov_t)
         img1 = img1[..., : _ceil_div(h, 4), : _ceil_div(w, 4)]
         img2 = img2[..., : _ceil_div(h, 2), : _ceil_div(w, 2)]
-        return MageNetOutput(image=out, stages=[img1, img2, out], structure_logits=logits[..., :h, :w])
+        return MageNetOutput(image=out, stages=[img1, img2, out], structure_logits=logits[..., :h, :w], fields=fields)
 
     @torch.no_grad()
     def fields(self, x: torch.Tensor, fov: torch.Tensor | None = None) -> Fields:

@@ -145,6 +145,18 @@ class LossWeights:
     consistency_image: float = 1.0
     consistency_stages: tuple[float, float] = (0.5, 0.5)
     consistency_structure: float = 0.1
+    consistency_equivariance: float = 0.0
+    """Photometric equivariance: the student's output, after the per-channel gain and offset that fits
+    it best to the teacher's, agrees with the teacher's. The student sees a brighter, darker or
+    differently contrasted copy, and exposure is not recoverable from a photo, so only what the
+    shift cannot explain is penalised (cons_image asks for the same exposure too)."""
+    consistency_local_contrast: float = 0.0
+    """Structure consistency: the Weber local contrast (the vessels and dots) of student and teacher
+    outputs agree. The student's copy may be blurred, so this asks the detail stage to sharpen real
+    photos back to what the teacher makes of the sharp copy."""
+    consistency_field_shape: float = 0.0
+    """Field consistency: the shape of log G (minus its per-channel mean in the FOV) agrees. The mean
+    is left out because the student must answer a global exposure shift with another mean gain."""
     photometric_plain: float = 1.0
     """Weight of the plain image loss on photometric pairs (exposure is not recoverable from a photo,
     so a structured run keeps it weak, e.g. 0.2, and relies on `structure_fit`)."""
@@ -224,11 +236,13 @@ def supervised_loss(
 
 
 def consistency_loss(student, teacher, fov: torch.Tensor, w: LossWeights) -> LossResult:
-    """Student vs (detached) teacher: final image, stage images, structure probabilities."""
+    """Student vs (detached) teacher: final image, stage images, structure probabilities, and (issue 17's
+    multiple consistencies) the image up to a per-channel affine shift, its local contrast, G's shape."""
     total = fov.new_zeros(())
     parts: dict[str, float] = {}
+    t_img = teacher.image.detach()
     if w.consistency_image:
-        li = charbonnier(student.image * fov, teacher.image.detach() * fov, fov)
+        li = charbonnier(student.image * fov, t_img * fov, fov)
         total = total + w.consistency_image * li
         parts["cons_image"] = float(li.detach())
     for i, sw in enumerate(w.consistency_stages):
@@ -245,8 +259,30 @@ def consistency_loss(student, teacher, fov: torch.Tensor, w: LossWeights) -> Los
         lv = masked_mean((ps - pt) ** 2, fov)
         total = total + w.consistency_structure * lv
         parts["cons_structure"] = float(lv.detach())
+    if w.consistency_equivariance:
+        le = charbonnier(affine_fitted(student.image, t_img, fov) * fov, t_img * fov, fov)
+        total = total + w.consistency_equivariance * le
+        parts["cons_equivariance"] = float(le.detach())
+    if w.consistency_local_contrast:
+        lc = local_contrast_loss(student.image, t_img, fov)
+        total = total + w.consistency_local_contrast * lc
+        parts["cons_local_contrast"] = float(lc.detach())
+    if w.consistency_field_shape:
+        if student.fields is None or teacher.fields is None:
+            raise ValueError("consistency_field_shape needs the structured output form (it compares G)")
+        lf = charbonnier(_log_gain_shape(student.fields.gain, fov), _log_gain_shape(teacher.fields.gain.detach(), fov), fov)
+        total = total + w.consistency_field_shape * lf
+        parts["cons_field_shape"] = float(lf.detach())
     parts["consistency"] = float(total.detach())
     return LossResult(total, parts)
+
+
+def _log_gain_shape(gain: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+    """log G minus its per-channel mean inside the FOV, masked: the field's shape without its exposure."""
+    lg = torch.log(gain.clamp_min(1e-6))
+    m = fov.expand_as(lg)
+    mean = (lg * m).sum(dim=(2, 3), keepdim=True) / m.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    return (lg - mean) * fov
 
 
 def ramp_weight(step: int, total_steps: int, ramp_fraction: float) -> float:

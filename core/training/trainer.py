@@ -316,8 +316,7 @@ class Trainer:
             r_weak = perturb(r, rm, self.weak, gen)
             out = self.net(torch.cat([x, r_strong]), torch.cat([m, rm]))
             b = x.shape[0]
-            sup_out = type(out)(out.image[:b], [s[:b] for s in out.stages], out.structure_logits[:b])
-            stu_out = type(out)(out.image[b:], [s[b:] for s in out.stages], out.structure_logits[b:])
+            sup_out, stu_out = out.rows(0, b), out.rows(b)
             sup = supervised_loss(sup_out, y, m, v, hv, self.weights, ph)
             with torch.no_grad():
                 t_out = self.teacher(r_weak, rm)

@@ -136,6 +136,20 @@ def test_a_detail_floor_outside_the_bounds_is_refused(floor: float) -> None:
         replace(preset("mage-s"), output_form="structured", detail_floor=floor)
 
 
+def test_forward_returns_the_fields_it_composed_and_rows_slices_them_with_the_image() -> None:
+    """The teacher-student field consistency reads G from the training pass itself."""
+    x, m = torch.rand(2, 3, SIDE, SIDE) * _disc(), _disc().expand(2, 1, SIDE, SIDE)
+    net = _net(6, scale=0.3 / S.LOGIT_SCALE)
+    with torch.no_grad():
+        out = net(x, m)
+        assert out.fields is not None
+        assert torch.allclose(out.fields.gain, net.fields(x, m).gain)
+        second = out.rows(1)
+    assert second.image.shape[0] == 1 and second.fields.gain.shape[0] == 1
+    assert torch.equal(second.fields.detail_gain, out.fields.detail_gain[1:])
+    assert torch.equal(second.stages[0], out.stages[0][1:])
+
+
 def test_a_cue_head_added_to_a_card_without_one_starts_at_that_cards_output() -> None:
     """Fine-tuning 2.0.0 into a cue head (init_new_parts) starts from 2.0.0's exact output."""
     x, m = _macula_image(), _disc()

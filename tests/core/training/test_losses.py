@@ -102,6 +102,39 @@ def test_supervised_and_consistency_terms():
     assert consistency_loss(out, other, fov, w).total.item() > cons.total.item() + 0.1
 
 
+def test_multiple_consistencies_ignore_an_exposure_shift_and_see_lost_structure():
+    """Equivariance forgives a global per-channel shift that cons_image punishes; local contrast sees a
+    blurred student; the field-shape term forgives a constant gain ratio but not a moved bump."""
+    from core.models.structured import Fields
+
+    torch.manual_seed(2)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    teacher_img = (0.45 - 0.2 * (torch.sin(xx / 2.0) > 0.9).float() + 0.1 * torch.rand(64, 64)).expand(1, 3, 64, 64)
+    fov = torch.ones(1, 1, 64, 64)
+    flat = torch.ones(1, 3, 64, 64)
+    bump = 1.0 + 0.5 * torch.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / 200.0).expand(1, 3, 64, 64)
+
+    def out(img: torch.Tensor, gain: torch.Tensor) -> MageNetOutput:
+        z = torch.zeros_like(img)
+        return MageNetOutput(img, [img[..., ::4, ::4], img[..., ::2, ::2], img], z[:, :1], Fields(gain, z, z[:, :2], z))
+
+    w = LossWeights(consistency_image=1.0, consistency_stages=(0.0, 0.0), consistency_structure=0.0,
+                    consistency_equivariance=1.0, consistency_local_contrast=1.0, consistency_field_shape=1.0)
+    teacher = out(teacher_img, bump)
+    same = consistency_loss(teacher, teacher, fov, w).parts
+    shifted = consistency_loss(out(teacher_img * 0.7 + 0.05, bump * 1.4), teacher, fov, w).parts
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(teacher_img, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    soft = consistency_loss(out(blurred, bump), teacher, fov, w).parts
+    moved = consistency_loss(out(teacher_img, flat), teacher, fov, w).parts
+    assert shifted["cons_image"] > 0.05 and shifted["cons_equivariance"] < 2e-3 and shifted["cons_field_shape"] < 2e-3
+    assert soft["cons_local_contrast"] > 10 * same["cons_local_contrast"]
+    assert soft["cons_equivariance"] > 5 * shifted["cons_equivariance"]
+    assert moved["cons_field_shape"] > 0.02
+    residual = MageNetOutput(teacher_img, teacher.stages, teacher.structure_logits)
+    with pytest.raises(ValueError, match="structured"):
+        consistency_loss(residual, residual, fov, LossWeights(consistency_field_shape=1.0))
+
+
 def test_affine_fitted_undoes_a_per_channel_gain_and_offset():
     from core.training.losses import affine_fitted
 
