@@ -127,6 +127,22 @@ def real_specs(data: Path, include_test: bool = False) -> list[SourceSpec]:
     return specs
 
 
+def real_training_specs(data: Path) -> list[SourceSpec]:
+    """The teacher-student's real photos: real_specs plus the graded CSDI cataract photos (normals
+    included) and the Mexican clinical photos, minus every photo of evaluate's real subset.
+
+    Kept apart from real_specs because evaluate's all-photo tables read that list, and their
+    figures must stay comparable from round to round."""
+    root = Path(data) / "real_lowquality"
+    held_out = test_ids(Path(data))
+    specs = list(real_specs(data))
+    for folder, name in (("cataract_csdi", "csdi"), ("clinical_mexico", "clinical")):
+        for p in sorted((root / folder / "images").glob("*")):
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"):
+                specs.append(SourceSpec(f"real/{name}/{p.stem}", p))
+    return [s for s in specs if s.id not in held_out]
+
+
 def extra_clean_specs(data: Path) -> list[SourceSpec]:
     """Clean photos of other cameras and populations (clean_extra/: IDRiD, HEI-MED, LES-AV with its
     vessel labels and masks), minus every fixed test split (core.data.splits)."""

@@ -32,7 +32,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import core.paths
-from core.data.sources import Source, extra_clean_specs, load_sources, real_specs, train_clean_specs
+from core.data.sources import Source, extra_clean_specs, load_sources, real_training_specs, train_clean_specs
 from core.errors import FundusError
 from core.models.magenet import MageNet, MageNetConfig, preset
 from core.paths import user_cache_dir
@@ -224,7 +224,7 @@ class Trainer:
                 extra = load_sources(extra_clean_specs(root), cache, d.max_side, skip_unreadable=True)
                 clean = [*clean, *drop_lowest_quality(extra, 0.2)]
         if self.ts and real is None:
-            real = load_sources(real_specs(root), cache, d.max_side, skip_unreadable=True)
+            real = load_sources(real_training_specs(root), cache, d.max_side, skip_unreadable=True)
         return clean, real
 
     # ------------------------------------------------------------------ checkpoints

@@ -112,4 +112,9 @@ def test_real_data_splits(fundus_data):
     assert 60 <= len(real) <= 90
     assert {p.stratum for p in real} == set(S.REAL_STRATA_TARGET)
     assert not {s.id for s in sources.real_specs(fundus_data)} & {p.id for p in real}
+    teacher_student = sources.real_training_specs(fundus_data)
+    ts_ids = {s.id for s in teacher_student}
+    assert len(ts_ids) == len(teacher_student) >= 300  # every real photo but evaluate's subset (issue 17)
+    assert {"real/csdi", "real/clinical", "real/eyeq"} <= {i.rsplit("/", 1)[0] for i in ts_ids}
+    assert not ts_ids & {p.id for p in real}
     assert not {s.id for s in sources.train_clean_specs(fundus_data)} & S.test_ids(fundus_data)
