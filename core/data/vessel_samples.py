@@ -1,4 +1,4 @@
-"""The labelled vessel photos of DRIVE and HRF, and which of them are for training or for testing.
+"""The labelled vessel photos of DRIVE, HRF and LES-AV, and which of them are for training or for testing.
 
 VesselNet's training (core.training.vessel_train) and its evaluation
 (core.evaluation.vessel_eval) both read photos and manual labels here, so neither imports
@@ -64,7 +64,19 @@ def load_sample(root: Path, dataset: str, sid: str) -> Sample:
         img = d / "images" / f"{sid}.{'JPG' if cls == 'dr' else 'jpg'}"
         return Sample(f"hrf_{sid}", _read_rgb(img), _read_gray(d / "manual1" / f"{sid}.tif"),
                       _read_gray(d / "mask" / f"{sid}_mask.tif"))
+    if dataset == "les_av":  # clean_extra/les_av: no test split of the project uses it
+        d = root / "clean_extra" / "les_av"
+        return Sample(f"les_av_{sid}", _read_rgb(d / "images" / f"{sid}.jpg"), _read_gray(d / "vessels" / f"{sid}.png"),
+                      _read_gray(d / "mask" / f"{sid}.png"))
     raise FundusError(f"Unknown vessel dataset {dataset!r}.")
+
+
+def les_av_ids(root: Path) -> list[str]:
+    """LES-AV photos that have both a vessel label and a FOV mask, sorted by number."""
+    d = Path(root) / "clean_extra" / "les_av"
+    ids = [p.stem for p in (d / "images").glob("*.jpg") if (d / "vessels" / f"{p.stem}.png").exists()
+           and (d / "mask" / f"{p.stem}.png").exists()]
+    return sorted(ids, key=lambda i: (len(i), i))
 
 
 def assert_training_ids(drive_ids: Sequence[str], hrf_ids: Sequence[str]) -> None:

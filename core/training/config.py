@@ -109,6 +109,9 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     losses: dict[str, Any] = field(default_factory=dict)
     """core.training.losses.LossWeights fields; missing ones take the defaults."""
+    vessel_loss_net: str | None = None
+    """Card (.json) of the frozen vessel network of the vessel-aware loss (losses.vessel > 0), e.g.
+    resources/training/vesselnet-loss-1.0.0.json (core.training.vessel_loss)."""
     teacher_student: TeacherStudentConfig = field(default_factory=TeacherStudentConfig)
     notes: str = ""
 
@@ -150,7 +153,7 @@ class TrainConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-CONFIG_PATHS = ("output_dir", "init_from")
+CONFIG_PATHS = ("output_dir", "init_from", "vessel_loss_net")
 DATA_PATHS = ("root", "cache_dir")
 
 

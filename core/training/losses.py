@@ -165,6 +165,9 @@ class LossWeights:
     bandpass: float = 0.0
     """Anatomy-scale term: Charbonnier of the band-pass (DoG at 1.5 % and 6 % of a 512 px FOV, at 1/4
     resolution) of output and target, so the macula, the disc and lesions weigh more."""
+    vessel: float = 0.0
+    """Vessel-aware term on the synthetic batch: BCE of a frozen third vessel network on the output
+    (core.training.vessel_loss; the trainer needs TrainConfig.vessel_loss_net)."""
     local_contrast: float = 0.0
     """Vessel-scale term: Charbonnier of the Weber local contrast (6 px scale) of output and target."""
 

@@ -42,6 +42,7 @@ from core.training.config import TrainConfig
 from core.training.datasets import RealSampler, ScaleJitter, SyntheticPool, drop_lowest_quality
 from core.training.losses import LossWeights, consistency_loss, ema_decay, ramp_weight, supervised_loss
 from core.training.perturb import PerturbStrength, perturb
+from core.training.vessel_loss import VesselLoss
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -190,6 +191,11 @@ class Trainer:
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
         self.net = ddp.wrap(self.model, self.info)
+        self.vessel_loss: VesselLoss | None = None
+        if self.weights.vessel:
+            if not config.vessel_loss_net:
+                raise FundusError("losses.vessel needs vessel_loss_net: the card of the frozen vessel-loss network.")
+            self.vessel_loss = VesselLoss.from_card(config.vessel_loss_net).to(self.device)
         o = config.optim
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
@@ -333,6 +339,10 @@ class Trainer:
             sup = supervised_loss(out, y, m, v, hv, self.weights, ph)
             loss = sup.total
             parts.update(sup.parts)
+        if self.vessel_loss is not None:
+            lv = self.vessel_loss(sup_out.image, y, m, v, hv)
+            loss = loss + self.weights.vessel * lv
+            parts["vessel"] = float(lv.detach())
         extra = self.extra_loss(step, x, m, sup_out)
         if extra is not None:
             loss = loss + extra.total

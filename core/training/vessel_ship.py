@@ -135,7 +135,9 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
         weights_file=weights.name, sha256=sha256_file(weights),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         training={
-            "data": "DRIVE training 21-40 (1st_manual, mask) + HRF 01-08 of each class h/g/dr (manual1, mask); "
+            "data": "DRIVE training 21-40 (1st_manual, mask) + HRF 01-08 of each class h/g/dr (manual1, mask)"
+                    + (f" + LES-AV {len(cfg['data']['les_av_ids'])} photos (vessels, mask)" if cfg["data"].get("les_av_ids") else "")
+                    + "; "
                     f"validation split (for scale choice and monitoring only): {[f'{k}:{i}' for k, i in val_ids]}",
             "never_used": "DRIVE test 01-20, HRF 09-10 (evaluation only)",
             "scale_convention": "images resized so the FOV diameter (horizontal extent of the FOV mask) is one "
@@ -154,7 +156,8 @@ def ship(run_dir: Path, dest: Path, version: str, *, data_root: Optional[Path] =
                         "table. Not a diagnostic device."),
         license="Weights trained on DRIVE and HRF, which are licensed for research use; check before any "
                 "commercial distribution.",
-        data_sources=["DRIVE (Staal et al., IEEE TMI 2004)", "HRF (Budai et al., 2013)"],
+        data_sources=["DRIVE (Staal et al., IEEE TMI 2004)", "HRF (Budai et al., 2013)"]
+        + (["LES-AV (Orlando et al., MICCAI 2018)"] if cfg["data"].get("les_av_ids") else []),
     )
     card.validate()
     card.save(dest / f"{stem}.json")

@@ -47,6 +47,9 @@ def split_ids(cfg: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[st
         (val if sid in val_drive else train).append(("drive_train", sid))
     for sid in d["hrf_ids"]:
         (val if sid in val_hrf else train).append(("hrf", sid))
+    val_les = set(d.get("val_les_av_ids", []))
+    for sid in d.get("les_av_ids", []):
+        (val if sid in val_les else train).append(("les_av", sid))
     return train, val
 
 

@@ -69,3 +69,16 @@ def test_stop_callback_ends_training_with_a_checkpoint(tmp_path):
     res = train(tiny_config(1000), tmp_path, samples=samples, should_stop=should_stop, log=lambda s: None)
     assert res["stopped"] and res["step"] == 3
     assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_the_vessel_loss_config_adds_les_av_and_keeps_a_validation_split_of_it(fundus_data):
+    """configs/vessels-loss.json: every labelled LES-AV photo, three of them for validation only."""
+    from core.data.vessel_samples import les_av_ids, load_sample
+
+    cfg = json.loads((CONFIG.parent / "vessels-loss.json").read_text())
+    train_ids, val_ids = split_ids(cfg)
+    les_train = {i for k, i in train_ids if k == "les_av"}
+    les_val = {i for k, i in val_ids if k == "les_av"}
+    assert les_train | les_val == set(les_av_ids(fundus_data)) and len(les_val) == 3 and not les_train & les_val
+    s = load_sample(fundus_data, "les_av", sorted(les_val)[0])
+    assert s.label.shape == s.fov.shape == s.rgb.shape[:2] and 0.02 < s.label[s.fov].mean() < 0.3
