@@ -222,3 +222,19 @@ def test_what_changed_maps_fields_to_the_photo() -> None:
 
     with pytest.raises(ModelError, match="no illumination"):
         Enhancer.from_module(MageNet(residual)).what_changed(image)
+
+
+@pytest.mark.parametrize("sigma", [S.FINE_SIGMA, S.CONTRAST_SIGMA])
+def test_masked_blur_of_rgb_and_mask_gives_the_per_channel_sums_and_gradients(sigma: float) -> None:
+    """The grouped (depthwise) fast path must be the same blur as one channel at a time, in training too."""
+    torch.manual_seed(0)
+    blur = S.MaskedBlur(sigma)
+    x = torch.rand(2, 3, 40, 52, requires_grad=True)
+    mask = (torch.rand(2, 1, 40, 52) > 0.2).float()
+    fast = blur(x, mask)
+    slow = torch.cat([blur(x[:, i:i + 1], mask) for i in range(3)], dim=1)  # 2 channels: the folded path
+    assert torch.allclose(fast, slow, atol=1e-6)
+    g_fast, = torch.autograd.grad(fast.square().sum(), x)
+    g_slow, = torch.autograd.grad(slow.square().sum(), x)
+    assert torch.allclose(g_fast, g_slow, atol=1e-5)
+    assert fast.is_contiguous()
