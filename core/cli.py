@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "core.commands.vessels",
     "core.commands.adapt",
     "core.commands.ship",
+    "core.commands.select",
 ]
 
 

@@ -425,7 +425,7 @@ def vessel_recovery(
     runs_per_set = 2 + len(methods)
     total = runs_per_set * len(datasets)
     for d_index, dataset in enumerate(datasets):
-        tag = "drive" if dataset == "drive_test" else "hrf"
+        tag = {"drive_test": "drive", "hrf_test": "hrf"}.get(dataset, dataset)  # the test sets keep their seeds
         cache: dict[int, np.ndarray] = {}  # photo k of the set, degraded once, shared by every method
         samples: dict = {}  # the photos and labels as read, shared by every method
         rows: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 import core.paths
+from core.data.validation import VAL_DRIVE, VAL_HRF, VAL_LES_AV
 from core.data.vessel_samples import DRIVE_TEST_IDS, HRF_TEST_IDS, load_sample
 from core.errors import FundusError
 from core.progress import ProgressCallback, StopCallback, check_stop, report
@@ -77,12 +78,23 @@ def dice_by_threshold(probs: list[np.ndarray], labels: list[np.ndarray], bins: i
     return edges[:-1], dice
 
 
+VALIDATION_SETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "drive_val": ("drive_train", VAL_DRIVE), "hrf_val": ("hrf", VAL_HRF), "les_av_val": ("les_av", VAL_LES_AV),
+}
+"""The labelled validation photos (core.data.validation) as vessel sets: checkpoint choice, never test."""
+
+
 def dataset_ids(dataset: str) -> tuple[str, list[str]]:
+    """(core.data.vessel_samples dataset, ids) of an evaluation set: the two test sets or a validation set."""
     if dataset == "drive_test":
         return "drive_test", DRIVE_TEST_IDS
     if dataset == "hrf_test":
         return "hrf", HRF_TEST_IDS
-    raise FundusError(f"Unknown vessel evaluation set {dataset!r} (use 'drive_test' or 'hrf_test').")
+    if dataset in VALIDATION_SETS:
+        kind, ids = VALIDATION_SETS[dataset]
+        return kind, list(ids)
+    raise FundusError(f"Unknown vessel evaluation set {dataset!r} (use 'drive_test', 'hrf_test' or "
+                      f"{', '.join(repr(k) for k in VALIDATION_SETS)}).")
 
 
 def evaluate_vessels(

@@ -49,6 +49,9 @@ class DataConfig:
     test split (core.data.splits) and minus the lowest-quality fifth by core.evaluation.noref's score."""
     """Share of pairs that are clean photos under a global photometric shift only (target: the clean
     photo): a darker or differently pigmented fundus is not a degradation (MAGE-NET.md section 6)."""
+    hold_out_validation: bool = False
+    """Leave out core.data.validation's photos (clean and real), so that checkpoints can be chosen on
+    them (`fundus-studio select`). False in configs before issue 17, which reproduce as they were."""
     scale_main: tuple[int, int] = (440, 600)
     scale_wide: tuple[int, int] = (600, 1000)
     p_wide: float = 0.25
@@ -104,6 +107,9 @@ class TrainConfig:
     output_dir: str = "runs/mage"
     checkpoint_minutes: float = 5.0
     checkpoint_every_steps: int | None = None
+    snapshot_minutes: float | None = None
+    """Also keep the shipped network's weights every this many minutes (and at the end) in
+    <output_dir>/snapshots/, for checkpoint choice on the validation split; None: no snapshots."""
     log_every: int = 10
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

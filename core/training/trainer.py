@@ -28,23 +28,26 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_model
 from torch import nn
 
 import core.paths
 from core.data.sources import Source, extra_clean_specs, load_sources, real_training_specs, train_clean_specs
+from core.data.validation import validation_ids
 from core.errors import FundusError
 from core.models.magenet import MageNet, MageNetConfig, preset
 from core.paths import user_cache_dir
 from core.progress import ProgressCallback, StopCallback, report
 from core.training import distributed as ddp
-from core.training.config import TrainConfig
+from core.training.config import DataConfig, TrainConfig
 from core.training.datasets import RealSampler, ScaleJitter, SyntheticPool, drop_lowest_quality
 from core.training.losses import LossWeights, consistency_loss, ema_decay, ramp_weight, supervised_loss
 from core.training.perturb import PerturbStrength, perturb
 from core.training.vessel_loss import VesselLoss
 
 CHECKPOINT_NAME = "checkpoint.pt"
+SNAPSHOT_DIR = "snapshots"
+"""<output_dir>/snapshots/step-NNNNNN.safetensors: the shipped network's weights along the run (TrainConfig.snapshot_minutes)."""
 CHECKPOINT_FORMAT = 1
 ESTIMATE_AFTER = 20
 """With only a time budget, the schedule length is first set from the mean time of these first steps..."""
@@ -160,6 +163,19 @@ def freeze_except(model: nn.Module, parts: Sequence[str]) -> None:
         p.requires_grad_(_part(key) in set(parts))
 
 
+def training_specs(root: Path, d: DataConfig, teacher_student: bool) -> tuple[list, list, list]:
+    """(clean, clean_extra, real) sources a run trains on: never a test photo (core.data.sources
+    asserts it), and never a validation photo when the config holds them out."""
+    held_out = validation_ids(root) if d.hold_out_validation else frozenset()
+
+    def kept(specs):
+        return [s for s in specs if s.id not in held_out]
+
+    extra = kept(extra_clean_specs(root)) if d.clean_extra else []
+    real = kept(real_training_specs(root)) if teacher_student else []
+    return kept(train_clean_specs(root)), extra, real
+
+
 class Trainer:
     """Owns one run: model, teacher, optimiser, data; `run()` trains until a budget is spent."""
 
@@ -224,13 +240,14 @@ class Trainer:
         if root is None:
             raise FundusError("The research data folder was not found (set FUNDUS_DATA or data.root).")
         cache = Path(d.cache_dir) if d.cache_dir else user_cache_dir() / "training"
+        clean_specs, extra_specs, real_specs = training_specs(root, d, self.ts)
         if clean is None:
-            clean = load_sources(train_clean_specs(root), cache, d.max_side)
-            if d.clean_extra:
-                extra = load_sources(extra_clean_specs(root), cache, d.max_side, skip_unreadable=True)
+            clean = load_sources(clean_specs, cache, d.max_side)
+            if extra_specs:
+                extra = load_sources(extra_specs, cache, d.max_side, skip_unreadable=True)
                 clean = [*clean, *drop_lowest_quality(extra, 0.2)]
         if self.ts and real is None:
-            real = load_sources(real_training_specs(root), cache, d.max_side, skip_unreadable=True)
+            real = load_sources(real_specs, cache, d.max_side, skip_unreadable=True)
         return clean, real
 
     # ------------------------------------------------------------------ checkpoints
@@ -260,6 +277,24 @@ class Trainer:
             return None
         atomic_torch_save(self.state_dict(), self.checkpoint_path)
         return self.checkpoint_path
+
+    def save_snapshot(self) -> Path | None:
+        """The shipped network's weights now (the teacher of a teacher-student run), for checkpoint choice
+        on the validation split (core.evaluation.validation); rank 0 writes, atomically."""
+        if not self.info.is_main:
+            return None
+        folder = self.out_dir / SNAPSHOT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step-{self.step:06d}.safetensors"
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_model(self.final_module(), tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
 
     def load_state(self, ck: dict[str, Any]) -> None:
         if ck.get("format") != CHECKPOINT_FORMAT:
@@ -382,7 +417,7 @@ class Trainer:
             cfg.save(self.out_dir / "config.json")
         budget_s = cfg.minutes * 60.0 if cfg.minutes else None
         time_mode = budget_s is not None and cfg.steps is None  # schedule length follows the clock
-        last_ckpt = time.monotonic()
+        last_ckpt = last_snapshot = time.monotonic()
         t_run0 = time.monotonic()
         step_times: list[float] = []
         status = "finished"
@@ -420,7 +455,12 @@ class Trainer:
             if due:
                 ckpt = self.save_checkpoint()
                 last_ckpt = time.monotonic()
+            if cfg.snapshot_minutes and time.monotonic() - last_snapshot >= cfg.snapshot_minutes * 60.0:
+                self.save_snapshot()
+                last_snapshot = time.monotonic()
         ckpt = self.save_checkpoint()
+        if cfg.snapshot_minutes:
+            self.save_snapshot()
         self._log({"event": status, "step": self.step, "elapsed_s": round(self.elapsed_s, 2),
                    "run_wall_s": round(time.monotonic() - t_run0, 2)})
         ddp.barrier(self.info)
