@@ -122,10 +122,22 @@ def pool_cells(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.avg_pool2d(x, k)
 
 
+def bicubic_weights(n: int, k: int, length: int, like: torch.Tensor) -> torch.Tensor:
+    """(length, n): the 1-D weights of F.interpolate's bicubic from n cells of k px to n*k px, first
+    `length` rows. Read off the interpolation of the unit vectors (a width-1 axis is copied exactly),
+    so they are PyTorch's own coefficients and border rule, whatever its version."""
+    eye = torch.eye(n, dtype=like.dtype, device=like.device).view(n, 1, n, 1)
+    return F.interpolate(eye, size=(n * k, 1), mode="bicubic", align_corners=False)[:, 0, :length, 0].t()
+
+
 def cells_to_pixels(z: torch.Tensor, k: int, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic from cells of k px to pixels (cell centres at their pixel centres), cropped to size."""
-    up = F.interpolate(z, size=(z.shape[-2] * k, z.shape[-1] * k), mode="bicubic", align_corners=False)
-    return up[..., : size[0], : size[1]]
+    """Bicubic from cells of k px to pixels (cell centres at their pixel centres), cropped to size.
+
+    As two small matrix products (bicubic is separable): the same values as F.interpolate to
+    within float rounding, ~10x faster on the CPU for the large factors of the fields (80 px cells)."""
+    rows = bicubic_weights(int(z.shape[-2]), k, int(size[0]), z)
+    cols = bicubic_weights(int(z.shape[-1]), k, int(size[1]), z)
+    return rows @ z @ cols.t()
 
 
 def bounded_log_gain(z: torch.Tensor) -> torch.Tensor:

@@ -238,3 +238,12 @@ def test_masked_blur_of_rgb_and_mask_gives_the_per_channel_sums_and_gradients(si
     g_slow, = torch.autograd.grad(slow.square().sum(), x)
     assert torch.allclose(g_fast, g_slow, atol=1e-5)
     assert fast.is_contiguous()
+
+
+@pytest.mark.parametrize("cells,k,size", [((7, 7), 80, (512, 512)), ((7, 5), 80, (500, 333)), ((3, 9), 20, (57, 171))])
+def test_fields_reach_pixels_by_plain_bicubic(cells: tuple[int, int], k: int, size: tuple[int, int]) -> None:
+    """The separable matrix form is F.interpolate's bicubic, borders included (no edge guidance, nothing else)."""
+    z = torch.randn(2, 6, *cells)
+    ref = torch.nn.functional.interpolate(z, size=(cells[0] * k, cells[1] * k), mode="bicubic",
+                                          align_corners=False)[..., : size[0], : size[1]]
+    assert torch.allclose(S.cells_to_pixels(z, k, size), ref, atol=1e-5)
