@@ -165,3 +165,9 @@ def test_icu_data_trim_keeps_a_loadable_library(rules, tmp_path):
     ctypes.CDLL(str(out))  # a real shared library that exports the data symbol
     dropped = (tmp_path / "icu" / "drop.txt").read_text().split()
     assert dropped and not any(i.startswith(("coll/", "brkitr/")) or i.endswith(".nrm") for i in dropped)
+
+
+def test_training_only_networks_never_ship(rules):
+    """resources/training (the vessel-loss network of issue 17) is for training runs, not for clinics."""
+    assert (ROOT / "resources" / "training").is_dir()
+    assert not [src for src, _ in rules.shipped_resources(ROOT) if "training" in Path(src).relative_to(ROOT).parts]

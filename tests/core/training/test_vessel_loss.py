@@ -72,3 +72,13 @@ def test_a_training_run_with_the_vessel_loss_logs_it(tmp_path):
     cfg = tiny_config(tmp_path, steps=2, losses={"vessel": 0.5}, vessel_loss_net=str(path))
     res = Trainer(cfg, tiny_sources(2), None).run()
     assert res.status == "finished" and np.isfinite(res.last_losses["vessel"])
+
+
+def test_the_committed_vessel_loss_network_loads_frozen():
+    """The third vessel model (issue 17) loads as the trainer loads it (tests/packaging: it never ships)."""
+    from core.paths import resources_dir
+
+    card = resources_dir() / "training" / "vesselnet-loss-1.0.0.json"
+    loss = VesselLoss.from_card(card)
+    assert not any(p.requires_grad for p in loss.parameters())
+    assert json.loads(card.read_text())["name"] == "vesselnet-loss"
