@@ -236,6 +236,39 @@ class DetailHead(nn.Module):
         return gains, MAX_DEBLUR * torch.tanh(LOGIT_SCALE * self.to_residual(features) / MAX_DEBLUR)
 
 
+class _FloorThatRecovers(torch.autograd.Function):
+    """``a.clamp_min(floor)`` forward; backward also passes the gradient that would raise a band.
+
+    Why: with a plain clamp, a cell below the floor gets no gradient at all, so once a
+    supervised loss that rewards denoising has pushed every cell under the floor the
+    head is frozen there (mage-s 2.2: every detail gain exactly 0 on clean, blurred and
+    spotted photos, measured). Here the output never goes below the floor, but a loss
+    that asks for more detail (a vessel loss, a blurred photo) still reaches the logits.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, floor: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a)
+        ctx.floor = floor
+        return a.clamp_min(floor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (a,) = ctx.saved_tensors
+        passes = (a >= ctx.floor) | (grad < 0)  # descent raises a where the gradient is negative
+        return grad * passes.to(grad.dtype), None
+
+
+def floor_that_recovers(a: torch.Tensor, floor: float) -> torch.Tensor:
+    """The detail floor: never below `floor` forward, never a dead head backward.
+
+    Inference (no gradient) takes the plain clamp, the same values, so that the ONNX and
+    torch.export paths see only standard operators."""
+    if torch.is_grad_enabled() and a.requires_grad:
+        return _FloorThatRecovers.apply(a, floor)
+    return a.clamp_min(floor)
+
+
 class StructuredOutput(nn.Module):
     """Composes ``G * (x - V) + D`` from the heads' logits; no learned weights of its own."""
 
@@ -300,7 +333,7 @@ class StructuredOutput(nn.Module):
             F.interpolate(gain_logits, scale_factor=DetailHead.CELL, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
         )
         if self.detail_floor > MIN_DETAIL_GAIN:
-            a = a.clamp_min(self.detail_floor)  # a hard floor: no logit can take a band below it
+            a = floor_that_recovers(a, self.detail_floor)  # no logit takes a band below it, none is frozen there
         r = residual - self.contrast(residual, mask)
         detail = gain * (a[:, :1] * fine_band + a[:, 1:2] * contrast_band + r) * mask
         out = gain * base + detail

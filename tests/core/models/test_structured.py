@@ -11,6 +11,7 @@ import torch
 
 from core.models import structured as S
 from core.models.magenet import MageNet, preset
+from core.models.structured import floor_that_recovers
 
 SIDE = 256
 
@@ -128,6 +129,31 @@ def test_a_detail_floor_of_zero_never_softens_a_band_and_keeps_a_cards_output_wh
         fresh_floored = MageNet(replace(fresh.config, detail_floor=0.0)).eval()
         fresh_floored.load_state_dict(fresh.state_dict())
         assert float((fresh_floored(x, m).image - fresh(x, m).image).abs().max()) < 1e-6
+
+
+def test_the_floor_holds_forward_and_lets_through_only_the_gradient_that_raises_a_band() -> None:
+    """A plain clamp froze mage-s 2.2's head under the floor; this one lets a loss that asks for detail revive it."""
+    a = torch.tensor([-0.2, -0.05, 0.0, 0.3], requires_grad=True)
+    out = floor_that_recovers(a, 0.0)
+    assert torch.equal(out, a.detach().clamp_min(0.0))
+    out.backward(torch.tensor([-1.0, 1.0, 1.0, -1.0]))  # descent raises cells 0 and 3, lowers 1 and 2
+    assert a.grad is not None
+    assert a.grad.tolist() == [-1.0, 0.0, 1.0, -1.0]
+
+
+def test_a_floored_detail_head_below_its_floor_still_learns_to_sharpen() -> None:
+    x, m = torch.rand(1, 3, SIDE, SIDE) * _disc(), _disc()
+    soft = _net(4, scale=5.0, cues=True)
+    floored = MageNet(replace(soft.config, detail_floor=0.0)).train()
+    floored.load_state_dict(soft.state_dict())
+    floored.requires_grad_(True)
+    with torch.no_grad():  # every cell far under the floor, where a plain clamp passes no gradient
+        floored.stage3.detail.to_gains[-1].bias.fill_(-10.0)
+    gains = floored(x, m).fields.detail_gain
+    assert float(gains.detach().max()) == 0.0
+    (-gains.mean()).backward()  # a loss that wants every band sharper
+    grads = [p.grad for n, p in floored.named_parameters() if "detail" in n and p.grad is not None]
+    assert grads and any(float(g.abs().max()) > 0 for g in grads)
 
 
 @pytest.mark.parametrize("floor", [0.1, -0.5])
