@@ -6,6 +6,7 @@ test photos (fine band, local-contrast band), so a training run can be checked i
 reads the research data (skips with a message where it is absent); nothing is written.
 
     python tools/detail_gains.py resources/models/mage-s-2.0.0.json [MORE CARDS] [--images 03 08]
+    python tools/detail_gains.py runs/mage23/ts/snapshots/step-000050.safetensors   # a run's snapshot
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import core.paths  # noqa: E402
 from core.commands.evaluate import load_model  # noqa: E402
 from core.data.vessel_samples import load_sample  # noqa: E402
 from core.degrade import degrade  # noqa: E402
+from core.training import snapshots  # noqa: E402
 
 KINDS = ("none", "b", "sb", "i", "isb")
 """'none' is the clean photo itself; the rest are core.degrade combinations."""
@@ -43,9 +45,18 @@ def mean_gains(model: torch.nn.Module, root: Path, kind: str, images: list[str],
     return float(np.mean(fine)), float(np.mean(contrast))
 
 
+def load(path: str) -> torch.nn.Module:
+    """A model card, or a snapshot of a training run (<run>/snapshots/step-N.safetensors, whose run
+    config says which network it is): so a run can be checked while it trains."""
+    p = Path(path)
+    if p.suffix == ".safetensors" and p.parent.name == "snapshots":
+        return snapshots.load_snapshot(snapshots.run_config(p.parent.parent), p)
+    return load_model(path)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cards", nargs="+", help="model cards (.json) of structured MAGE-Nets")
+    ap.add_argument("cards", nargs="+", help="model cards (.json) of structured MAGE-Nets, or run snapshots")
     ap.add_argument("--images", nargs="+", default=["03", "08"], help="DRIVE test image ids")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -57,12 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"{'card':40s} {'input':6s} {'fine':>7s} {'contrast':>9s}")
     for card in args.cards:
-        model, _ = load_model(card)
+        model = load(card)
         model.eval()
         for kind in KINDS:
             f, c = mean_gains(model, root, kind, args.images, args.seed)
-            print(f"{Path(card).name:40s} {kind:6s} {f:+7.3f} {c:+9.3f}", flush=True)
+            print(f"{_label(card):40s} {kind:6s} {f:+7.3f} {c:+9.3f}", flush=True)
     return 0
+
+
+def _label(path: str) -> str:
+    p = Path(path)
+    return f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "snapshots" else p.name
 
 
 if __name__ == "__main__":
