@@ -66,6 +66,11 @@ class OptimConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    """Learning-rate multipliers by parameter-name prefix, e.g. {"stage3.detail": 10}: a fresh head
+    that starts at the identity (its last layer at zero) learns at the pace of its own gradient,
+    which is small beside the warm-started stages'; this lets it move without shaking them. The
+    longest matching prefix wins; every other parameter keeps the schedule's lr."""
 
 
 @dataclass

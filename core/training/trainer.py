@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -163,6 +163,32 @@ def freeze_except(model: nn.Module, parts: Sequence[str]) -> None:
         p.requires_grad_(_part(key) in set(parts))
 
 
+def scaled_param_groups(model: nn.Module, lr_scale: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The trainable parameters in one optimizer group per learning-rate multiplier (OptimConfig.lr_scale:
+    the longest matching name prefix wins, 1 for the rest). A prefix that matches no trainable
+    parameter is an error: a misspelt part would otherwise train at the base rate unnoticed."""
+    def matches(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    groups: dict[float, list[nn.Parameter]] = {}
+    used: set[str] = set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        hits = [k for k in lr_scale if matches(name, k)]
+        best = max(hits, key=len) if hits else None
+        if best is not None:
+            used.add(best)
+        groups.setdefault(float(lr_scale[best]) if best is not None else 1.0, []).append(p)
+    unknown = sorted(set(lr_scale) - used)
+    if unknown:
+        raise FundusError(f"optim.lr_scale names parts with no trainable parameters: {', '.join(unknown)}.")
+    bad = sorted(k for k, v in lr_scale.items() if not v > 0)
+    if bad:
+        raise FundusError(f"optim.lr_scale must be positive: {', '.join(bad)}.")
+    return [{"params": ps, "lr_scale": scale} for scale, ps in sorted(groups.items())]
+
+
 def training_specs(root: Path, d: DataConfig, teacher_student: bool) -> tuple[list, list, list]:
     """(clean, clean_extra, real) sources a run trains on: never a test photo (core.data.sources
     asserts it), and never a validation photo when the config holds them out."""
@@ -213,8 +239,8 @@ class Trainer:
                 raise FundusError("losses.vessel needs vessel_loss_net: the card of the frozen vessel-loss network.")
             self.vessel_loss = VesselLoss.from_card(config.vessel_loss_net).to(self.device)
         o = config.optim
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.optimizer = torch.optim.Adam(scaled_param_groups(self.model, o.lr_scale), lr=o.lr, betas=o.betas,
+                                          weight_decay=o.weight_decay)
         self.schedule = CosineSchedule(o.lr, o.min_lr, o.warmup_steps, config.steps)
         self.step = 0
         self.elapsed_s = 0.0
@@ -346,7 +372,7 @@ class Trainer:
         ph = None if batch.photometric is None else self._tensor(batch.photometric)
         lr = self.schedule(step)
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)  # a checkpoint from before lr_scale has no key
         parts: dict[str, float] = {}
         if self.ts:
             assert self.real is not None and self.teacher is not None

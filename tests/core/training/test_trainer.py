@@ -127,3 +127,27 @@ def test_new_colour_head_trains_on_a_frozen_network(tmp_path):
     for k, v in base.model.state_dict().items():
         assert torch.equal(after[k], v), f"{k} changed though it is frozen"
     assert any(not torch.equal(head_before[k], v) for k, v in tr.model.global_head.state_dict().items())
+
+
+def test_lr_scale_puts_a_part_in_its_own_group_at_its_multiple_of_the_schedule(tmp_path):
+    """optim.lr_scale: the named part learns at its multiple of the schedule's lr, the rest at the lr;
+    the longest prefix wins, and a prefix that matches nothing trainable is refused."""
+    from core.errors import FundusError
+    from core.training.trainer import scaled_param_groups
+
+    cfg = tiny_config(tmp_path, steps=2, optim={"lr": 1e-3, "min_lr": 1e-3, "warmup_steps": 0,
+                                                "lr_scale": {"stage3": 4.0, "stage3.detail": 10.0}})
+    tr = _trainer(cfg)
+    tr.run()
+    by_scale = {g["lr_scale"]: g for g in tr.optimizer.param_groups}
+    assert set(by_scale) == {1.0, 4.0, 10.0}
+    assert by_scale[1.0]["lr"] == pytest.approx(1e-3) and by_scale[10.0]["lr"] == pytest.approx(1e-2)
+    names = {id(p): n for n, p in tr.model.named_parameters()}
+    assert all(names[id(p)].startswith("stage3.detail.") for p in by_scale[10.0]["params"])
+    assert all(names[id(p)].startswith("stage3.") and not names[id(p)].startswith("stage3.detail.")
+               for p in by_scale[4.0]["params"])
+    assert sum(len(g["params"]) for g in tr.optimizer.param_groups) == len(list(tr.model.parameters()))
+    with pytest.raises(FundusError, match="stage9"):
+        scaled_param_groups(tr.model, {"stage9": 2.0})
+    with pytest.raises(FundusError, match="positive"):
+        scaled_param_groups(tr.model, {"stage3": 0.0})
