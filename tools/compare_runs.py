@@ -22,9 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
 import core.paths  # noqa: E402
+from core.commands.phase_bar import phase_bar  # noqa: E402
 from core.commands.evaluate import load_model  # noqa: E402
 from core.evaluation import protocol, validation  # noqa: E402
 from core.training import snapshots  # noqa: E402
@@ -60,14 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         steps[run.name] = snapshots.snapshot_step(paths[-1])
     photos = validation.load_validation(root, real_limit=args.limit, clean_limit=args.limit)
     print(f"{len(fns)} model(s); validation: {len(photos.clean)} clean, {len(photos.real)} real photos", file=sys.stderr)
-    bar = tqdm(total=0, file=sys.stderr, dynamic_ncols=True, leave=False, mininterval=1.0)
-
-    def progress(done: int, total: int, message: str) -> None:
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.n = done
-        bar.set_description_str(message[:40], refresh=False)
-        bar.update(0)
+    bar, progress = phase_bar()
 
     figures = validation.measure(fns, photos, protocol.clean_trained_segmenter(), progress=progress)
     bar.close()

@@ -17,9 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 import core.paths
+from core.commands.phase_bar import phase_bar
 from core.errors import FundusError
 
 
@@ -126,13 +125,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    bar = tqdm(total=0, file=sys.stderr, dynamic_ncols=True, leave=False)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_description_str(message[:40], refresh=False)
-        bar.update(0)
+    bar, progress = phase_bar(mininterval=0.1)
 
     t0 = time.perf_counter()
     opts = protocol.ProtocolOptions(quick=args.quick, native=args.native, vessels=not args.no_vessels,

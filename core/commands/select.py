@@ -41,7 +41,7 @@ def _reference_card(arg: str | None, init_from: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415 - needs torch: loaded when the command runs, not when the CLI starts
-    from tqdm import tqdm  # noqa: PLC0415 - only when the command runs
+    from core.commands.phase_bar import phase_bar  # noqa: PLC0415 - tqdm: only when the command runs
 
     from core.commands.evaluate import load_model  # noqa: PLC0415 - needs torch: loaded when the command runs
     from core.evaluation import protocol, validation  # noqa: PLC0415 - needs torch: loaded when the command runs
@@ -79,14 +79,7 @@ def run(args: argparse.Namespace) -> int:
         photos = validation.load_validation(data, real_limit=args.limit, clean_limit=args.limit)
         print(f"{len(candidates)} snapshot(s); validation: {len(photos.clean)} clean, {len(photos.real)} real photos"
               + (f" ({len(photos.skipped)} unreadable, skipped)" if photos.skipped else ""), file=sys.stderr)
-        bar = tqdm(total=0, file=sys.stderr, dynamic_ncols=True, leave=False, mininterval=1.0)
-
-        def progress(done: int, total: int, message: str) -> None:
-            if bar.total != total:
-                bar.reset(total=total)
-            bar.n = done
-            bar.set_description_str(message[:40], refresh=False)
-            bar.update(0)
+        bar, progress = phase_bar()
 
         figures = validation.measure(fns, photos, segmenter, progress=progress)
         bar.close()
