@@ -25,8 +25,8 @@ parameters (the image-dependent strengths filled in): passing them back through
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -214,6 +214,36 @@ class DegradeRanges:
 
 
 DEFAULT_RANGES = DegradeRanges()
+
+
+def ranges_with(overrides: Mapping[str, Any] | None, base: DegradeRanges = DEFAULT_RANGES) -> DegradeRanges:
+    """`base` with some fields replaced, e.g. a training config's wider cataract-veil tint.
+
+    Why: training may need degradations the synthetic test does not sample (19 % of the real
+    low-quality photos are greener than any default haze can make a clean photo), while the test keeps
+    DEFAULT_RANGES so that its figures stay comparable. Unknown names and malformed values are refused."""
+    if not overrides:
+        return base
+    known = {f.name: f for f in fields(DegradeRanges)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown degradation range(s) {unknown}; known: {sorted(known)}")
+    changes: dict[str, Any] = {}
+    for name, value in overrides.items():
+        current = getattr(base, name)
+        if isinstance(current, tuple):
+            if not isinstance(value, (list, tuple)) or len(value) != len(current):
+                raise ValueError(f"degradation range {name!r} needs {len(current)} numbers, got {value!r}")
+            kind = type(current[0])
+            new = tuple(kind(v) for v in value)
+            if len(new) == 2 and new[0] > new[1]:
+                raise ValueError(f"degradation range {name!r} is reversed: {list(value)}")
+            changes[name] = new
+        else:
+            if isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"degradation range {name!r} is one number, got {value!r}")
+            changes[name] = type(current)(value)
+    return replace(base, **changes)
 
 
 def _u(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.degrade import ranges_with
 from core.paths import repo_root
 
 MODES = ("supervised", "teacher_student")
@@ -44,6 +45,9 @@ class DataConfig:
     p_photometric: float = 0.0
     defocus_sigma: tuple[float, float] | None = None
     """Defocus sigma range (px at a 512 px FOV, log-uniform) of the synthetic blur; None = core.degrade's."""
+    degrade_ranges: dict[str, Any] = field(default_factory=dict)
+    """Training-only overrides of core.degrade.DegradeRanges (core.degrade.ranges_with), e.g. a greener
+    cataract veil than the synthetic test samples; checked when the config is read."""
     clean_extra: bool = False
     """Also train on clean_extra/ (IDRiD, HEI-MED, LES-AV: other cameras and darker fundi), minus every
     test split (core.data.splits) and minus the lowest-quality fifth by core.evaluation.noref's score."""
@@ -142,6 +146,8 @@ class TrainConfig:
             for k in ("scale_main", "scale_wide"):
                 if k in dd:
                     dd[k] = tuple(int(v) for v in dd[k])
+            if dd.get("degrade_ranges"):
+                ranges_with(dd["degrade_ranges"])  # refuse a misspelt or malformed range now, not mid-run
             d["data"] = DataConfig(**dd)
         if "optim" in d:
             od = _only_known(OptimConfig, d["optim"], "'optim'")

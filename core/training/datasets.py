@@ -14,13 +14,13 @@ never listed as training sources: core.data.sources.train_clean_specs asserts it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from core.data.sources import Source, at_scale
-from core.degrade import COMBINATIONS, DEFAULT_RANGES, degrade, photometric_shift
+from core.degrade import COMBINATIONS, degrade, photometric_shift, ranges_with
 from core.errors import FundusError
 from core.evaluation.noref import measure_all
 from core.training.site_scan import QUALITY_MEASURES
@@ -144,6 +144,7 @@ class SyntheticPool:
         p_clean: float = 0.0,
         p_photometric: float = 0.0,
         defocus_sigma: tuple[float, float] | None = None,
+        degrade_ranges: Mapping[str, Any] | None = None,
     ) -> None:
         if not sources:
             raise FundusError("No clean training images were found.")
@@ -156,9 +157,12 @@ class SyntheticPool:
         self.combinations = tuple(combinations or COMBINATIONS)
         self.p_clean = float(p_clean)
         """Share of entries left undegraded (input = target), so good photos learn to stay as they are."""
-        self.ranges = DEFAULT_RANGES if defocus_sigma is None else replace(
-            DEFAULT_RANGES, defocus_sigma=(float(defocus_sigma[0]), float(defocus_sigma[1])))
-        """Degradation ranges; training may narrow the defocus to what real photos show at 512 px."""
+        overrides = dict(degrade_ranges or {})
+        if defocus_sigma is not None:
+            overrides["defocus_sigma"] = defocus_sigma
+        self.ranges = ranges_with(overrides)
+        """Degradation ranges; training may narrow the defocus to what real photos show at 512 px and
+        widen the veil's tint to the greener cataract photos."""
         self.p_photometric = float(p_photometric)
         """Share of entries that are clean photos under a global exposure, gamma and white-balance shift
         only (core.degrade.photometric_shift), target the clean photo; combination "photometric"."""

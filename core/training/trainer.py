@@ -253,7 +253,7 @@ class Trainer:
         scales = ScaleJitter(d.scale_main, d.scale_wide, d.p_wide)
         self.pool = SyntheticPool(clean_sources, d.pool_size, d.pool_refresh, config.seed, self.info.rank, scales,
                                   p_clean=d.p_clean, p_photometric=d.p_photometric,
-                                  defocus_sigma=d.defocus_sigma)
+                                  defocus_sigma=d.defocus_sigma, degrade_ranges=d.degrade_ranges)
         self.real = RealSampler(real_sources, config.seed, self.info.rank, scales) if self.ts else None
         self.clean_ids = sorted({s.id for s in clean_sources})
         self.real_ids = sorted({s.id for s in real_sources}) if self.ts and real_sources else []

@@ -10,10 +10,12 @@ import pytest
 
 from core.degrade import (
     COMBINATIONS,
+    DEFAULT_RANGES,
     DegradeParams,
     FovGeometry,
     degrade,
     fov_geometry,
+    ranges_with,
     sample_params,
 )
 from core.errors import UnsupportedImageError
@@ -223,3 +225,26 @@ def test_geometry_from_detected_fov():
     a, p = degrade(img, mask, "isb", seed=1, geometry=g)
     b, _ = degrade(img, mask, params=p, geometry=g)
     assert np.array_equal(a, b)
+
+
+def test_ranges_with_widens_the_veil_tint_and_refuses_bad_names(fundus):
+    """A training config can sample greener cataract veils than the test's defaults (real CSDI photos
+    reach a median G/R of 0.9-1.1, the default haze at most ~0.8); the rest of the draw is unchanged."""
+    img, mask = fundus
+    m = mask.astype(np.float32)
+
+    def green_red(ranges) -> float:
+        out, params = degrade(img, m, "b", seed=7, ranges=ranges)
+        assert params.haze is not None
+        med = np.median(out[mask], axis=0)
+        return float(med[1] / med[0])
+
+    yellow = ranges_with({"haze_probability": 1.0, "haze_green": (0.8, 0.8), "haze_strength": (0.6, 0.6)})
+    green = ranges_with({"haze_probability": 1.0, "haze_green": [1.3, 1.3], "haze_strength": [0.6, 0.6]})
+    assert green.haze_green == (1.3, 1.3) and isinstance(green.haze_green, tuple)
+    assert green.defocus_sigma == DEFAULT_RANGES.defocus_sigma  # only what was named changes
+    assert green_red(green) > green_red(yellow) + 0.1
+    assert ranges_with(None) is DEFAULT_RANGES and ranges_with({}) is DEFAULT_RANGES
+    for bad in ({"haze_grean": [1, 2]}, {"haze_green": [1.0]}, {"haze_green": [1.2, 0.9]}, {"haze_probability": [0.1, 0.2]}):
+        with pytest.raises(ValueError):
+            ranges_with(bad)

@@ -62,3 +62,11 @@ def test_the_command_line_output_wins(tmp_path):
         output = str(tmp_path / "elsewhere")
 
     assert _config(Args()).output_dir == str(tmp_path / "elsewhere")
+
+
+def test_a_misspelt_degradation_range_is_refused_when_the_config_is_read():
+    data = json.loads((repo_root() / "configs" / "mage-s-2.3-supervised-green-veil.json").read_text())
+    assert TrainConfig.from_dict(data).data.degrade_ranges["haze_green"] == [0.8, 1.35]
+    data["data"]["degrade_ranges"] = {"haze_grean": [0.8, 1.35]}
+    with pytest.raises(ValueError, match="haze_grean"):
+        TrainConfig.from_dict(data)

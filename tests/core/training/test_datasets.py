@@ -49,6 +49,14 @@ def test_pool_clean_share():
     assert all(not np.array_equal(e.clean, e.degraded) for e in entries if e.combination != "none")
 
 
+def test_pool_takes_training_only_degradation_ranges():
+    scales = ds.ScaleJitter((64, 96), (80, 96), 0.2)
+    pool = ds.SyntheticPool(tiny_sources(2), size=2, refresh=1, seed=2, scales=scales, defocus_sigma=(0.5, 3.0),
+                            degrade_ranges={"haze_green": [0.8, 1.35]})
+    assert pool.ranges.haze_green == (0.8, 1.35) and pool.ranges.defocus_sigma == (0.5, 3.0)
+    assert ds.SyntheticPool(tiny_sources(2), size=2, refresh=1, seed=2, scales=scales).ranges == ds.ranges_with(None)
+
+
 def test_pool_photometric_share_is_a_global_shift_only():
     """Photometric pairs: the input is the clean photo under one exposure, gamma and white balance,
     so a per-channel power-and-gain fit recovers it exactly (no local structure is added or lost)."""
