@@ -61,14 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(fns)} model(s); validation: {len(photos.clean)} clean, {len(photos.real)} real photos", file=sys.stderr)
     bar, progress = phase_bar()
 
-    figures = validation.measure(fns, photos, protocol.clean_trained_segmenter(), progress=progress)
+    tables: dict = {}
+    figures = validation.measure(fns, photos, protocol.clean_trained_segmenter(), progress=progress, tables=tables)
     bar.close()
     reference = next((n for n in fns if n.startswith("reference ")), None)
     choice = validation.choose(figures, reference)
     print("last snapshot steps: " + ", ".join(f"{k} {v}" for k, v in steps.items()))
     print(validation.markdown(figures, choice))
+    worst = {name: validation.worst_photos(tables["real"], name) for name in fns}
+    for name, w in worst.items():
+        print(f"{name}: worst real photos by correlation "
+              + ", ".join(f"{i} {v:.3f}" for i, v in w["correlation"])
+              + "; by vessel ratio " + ", ".join(f"{i} {v:.3f}" for i, v in w["ratio"]))
     if args.output:
-        Path(args.output).write_text(json.dumps({"steps": steps, "figures": figures, "choice": choice}, indent=2) + "\n")
+        Path(args.output).write_text(json.dumps({"steps": steps, "figures": figures, "choice": choice, "worst": worst}, indent=2) + "\n")
     return 0
 
 

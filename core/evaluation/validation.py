@@ -100,8 +100,12 @@ def measure(
     segmenter: Any | None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    tables: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float | None]]:
-    """Every candidate's validation figures (see `_measures`); vessel recovery needs the segmenter."""
+    """Every candidate's validation figures (see `_measures`); vessel recovery needs the segmenter.
+
+    `tables`, when given, receives the photometric and real tables themselves (per photo), so that a
+    caller can say *which* photo is a candidate's worst without measuring twice."""
     from core.evaluation import protocol  # noqa: PLC0415 - protocol imports the Enhancer and torch: only when measuring
 
     names = list(candidates)
@@ -114,6 +118,8 @@ def measure(
     real = dnh.real_table(photos.real, candidates, models=names, progress=progress, should_stop=should_stop,
                           keep_examples=())
     lesions = dnh.lesion_table(photometric, real)
+    if tables is not None:
+        tables.update(photometric=photometric, real=real)
     return {n: _measures(n, vessels, photometric, real, lesions) for n in names}
 
 
@@ -183,6 +189,14 @@ def markdown(figures: Mapping[str, Mapping[str, float | None]], choice: Mapping[
                                                              "no: " + "; ".join(row["failures"]) if row else ""))
         lines.append(f"| {name} | " + " | ".join(_fmt(m.get(c)) for c in cols) + f" | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def worst_photos(real: Mapping[str, Any], name: str, n: int = 3) -> dict[str, list[tuple[str, float]]]:
+    """A candidate's `n` worst real photos by band-pass correlation and by vessel contrast ratio."""
+    per = real["per_image"][name]
+    corr = sorted((float(r["bandpass_correlation"]), i) for i, r in per.items())
+    ratio = sorted((float(r["vessel_contrast_ratio"]), i) for i, r in per.items() if r["vessel_contrast_ratio"] is not None)
+    return {"correlation": [(i, v) for v, i in corr[:n]], "ratio": [(i, v) for v, i in ratio[:n]]}
 
 
 def snapshot_names(paths: Sequence[Path]) -> dict[str, Path]:

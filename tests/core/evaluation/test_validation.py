@@ -56,3 +56,21 @@ def test_measures_tell_a_harmful_candidate_from_a_gentle_one_on_tiny_photos():
     assert all(np.isfinite(v) for v in figures["sharpen"].values() if v is not None)
     choice = V.choose(figures, "identity")
     assert choice["candidates"]["blotcher"]["eligible"] is False
+
+
+def test_worst_photos_name_the_photo_a_blotch_harms_most():
+    clean = [_photo(i, "idrid") for i in range(2)]
+    real = [_photo(10 + i, "csdi") for i in range(3)]
+    photos = V.ValidationPhotos(clean, real, [], Path("."))
+    tables: dict = {}
+    target = real[1].id
+
+    def blotch_one(rgb, fov):  # harms one photo only: that photo must come first
+        return _blotcher(rgb, fov) if rgb is real[1].rgb else rgb
+
+    V.measure({"identity": lambda rgb, fov: rgb, "one": blotch_one}, photos, None, tables=tables)
+    assert set(tables) == {"photometric", "real"}
+    worst = V.worst_photos(tables["real"], "one", n=2)
+    assert worst["correlation"][0][0] == target and len(worst["correlation"]) == 2
+    assert worst["correlation"][0][1] < worst["correlation"][1][1]
+    assert all(v == 1.0 for _, v in V.worst_photos(tables["real"], "identity")["ratio"])
