@@ -9,7 +9,8 @@ model the runs started from) is measured beside them; `fundus-studio select` sti
 checkpoint of the run that ships.
 
     python tools/compare_runs.py runs/mage23/supervised runs/mage23/ts runs/mage23/ts-no-vessel \
-        --reference resources/models/mage-s-2.0.0.json --threads 2 --output ../runs/ablation23.json
+        --reference resources/models/mage-s-2.0.0.json --threads 2 --output ../runs/ablation23.json \
+        --sheet ../runs/ablation23-worst.png   # input | each model | CLAHE-L*, worst real photos first
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import core.paths  # noqa: E402
 from core.commands.phase_bar import phase_bar  # noqa: E402
 from core.commands.evaluate import load_model  # noqa: E402
 from core.evaluation import protocol, validation  # noqa: E402
+from core.evaluation.baselines import clahe_lab  # noqa: E402
+from core.evaluation.contact_sheet import make_contact_sheet, save_png  # noqa: E402
 from core.training import snapshots  # noqa: E402
 
 
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N clean and N real validation photos")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--output", help="write the figures as JSON here (outside the repository)")
+    ap.add_argument("--sheet", help="write a contact sheet of the worst real photos here (outside the repository)")
     args = ap.parse_args(argv)
     root = core.paths.shared_data_dir()
     if root is None:
@@ -73,9 +77,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: worst real photos by correlation "
               + ", ".join(f"{i} {v:.3f}" for i, v in w["correlation"])
               + "; by vessel ratio " + ", ".join(f"{i} {v:.3f}" for i, v in w["ratio"]))
+    if args.sheet:
+        save_png(args.sheet, worst_sheet(fns, photos, worst))
+        print(f"contact sheet: {args.sheet}")
     if args.output:
         Path(args.output).write_text(json.dumps({"steps": steps, "figures": figures, "choice": choice, "worst": worst}, indent=2) + "\n")
     return 0
+
+
+def worst_sheet(fns: dict, photos: validation.ValidationPhotos, worst: dict, cell: int = 320):
+    """input | each model | CLAHE-L* for every photo that is some run's worst, the lowest correlation first."""
+    order: dict[str, float] = {}
+    for w in worst.values():
+        for i, v in w["correlation"] + w["ratio"]:
+            order[i] = min(order.get(i, 2.0), v)
+    by_id = {ph.id: ph for ph in photos.real}
+    rows, labels = [], []
+    for image_id in sorted(order, key=order.get):
+        ph = by_id[image_id]
+        outs = [ph.rgb] + [fn(ph.rgb, ph.fov) for fn in fns.values()] + [clahe_lab(ph.rgb, ph.fov)]
+        rows.append([o * ph.fov[..., None] for o in outs])
+        labels.append(image_id)
+    return make_contact_sheet(rows, labels, ["input", *fns, "CLAHE-L*"], cell=cell,
+                              title="validation real photos, worst first (band-pass correlation or vessel ratio)")
 
 
 if __name__ == "__main__":
