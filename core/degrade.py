@@ -219,7 +219,7 @@ DEFAULT_RANGES = DegradeRanges()
 def ranges_with(overrides: Mapping[str, Any] | None, base: DegradeRanges = DEFAULT_RANGES) -> DegradeRanges:
     """`base` with some fields replaced, e.g. a training config's wider cataract-veil tint.
 
-    Why: training may need degradations the synthetic test does not sample (19 % of the real
+    Why: training may need degradations the synthetic test does not sample (a fifth of the real
     low-quality photos are greener than any default haze can make a clean photo), while the test keeps
     DEFAULT_RANGES so that its figures stay comparable. Unknown names and malformed values are refused."""
     if not overrides:

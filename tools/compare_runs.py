@@ -86,14 +86,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def worst_sheet(fns: dict, photos: validation.ValidationPhotos, worst: dict, cell: int = 320):
-    """input | each model | CLAHE-L* for every photo that is some run's worst, the lowest correlation first."""
-    order: dict[str, float] = {}
-    for w in worst.values():
-        for i, v in w["correlation"] + w["ratio"]:
-            order[i] = min(order.get(i, 2.0), v)
+    """input | each model | CLAHE-L* for every photo that is some run's worst: by correlation, lowest
+    first, then those worst only by vessel ratio, lowest first (the two measures are not on one scale)."""
+    def lowest_first(measure: str) -> list[str]:
+        low: dict[str, float] = {}
+        for w in worst.values():
+            for i, v in w[measure]:
+                low[i] = min(low.get(i, v), v)
+        return sorted(low, key=low.get)
+
     by_id = {ph.id: ph for ph in photos.real}
     rows, labels = [], []
-    for image_id in sorted(order, key=order.get):
+    for image_id in dict.fromkeys(lowest_first("correlation") + lowest_first("ratio")):
         ph = by_id[image_id]
         outs = [ph.rgb] + [fn(ph.rgb, ph.fov) for fn in fns.values()] + [clahe_lab(ph.rgb, ph.fov)]
         rows.append([o * ph.fov[..., None] for o in outs])

@@ -4,7 +4,7 @@ Why: every 2.3 run's worst real vessel ratio came from one yellow-green cataract
 A degradation the network never sees is one it cannot learn to undo, and a clean photo under the
 default haze is never greener than a median G/R of about 0.8, where about a fifth of the real
 low-quality photos lie above it. This prints the median-G/R distribution of the real photos beside
-that of hazed clean DRIVE training photos, under core.degrade's default ranges and under a training
+that of hazed clean training photos, under core.degrade's default ranges and under a training
 config's `data.degrade_ranges`. It reads the research data (skips with a message where it is
 absent); nothing is written.
 
@@ -19,15 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import core.paths  # noqa: E402
+from core.data import sources  # noqa: E402
 from core.degrade import DEFAULT_RANGES, DegradeRanges, degrade, ranges_with  # noqa: E402
 from core.training.config import TrainConfig  # noqa: E402
 
-WIDTH = 512
-"""Photos are read at this width: the median colour does not depend on it, the time does."""
+SIDE = 512
+"""Photos are framed and read at this side (core.data.sources, as training reads them): the median
+colour does not depend on it, the time does."""
 
 
 def median_green_red(rgb: np.ndarray, fov: np.ndarray) -> float:
@@ -36,43 +37,28 @@ def median_green_red(rgb: np.ndarray, fov: np.ndarray) -> float:
     return float(med[1] / max(float(med[0]), 1e-3))
 
 
-def read_small(path: Path) -> np.ndarray | None:
-    """float32 RGB at WIDTH, or None for a file OpenCV cannot read."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        return None
-    h = max(1, round(bgr.shape[0] * WIDTH / bgr.shape[1]))
-    return cv2.resize(bgr, (WIDTH, h), interpolation=cv2.INTER_AREA)[:, :, ::-1].astype(np.float32) / 255.0
-
-
 def real_ratios(root: Path) -> list[float]:
-    out = []
-    for path in sorted((root / "real_lowquality").glob("*/images/*")):
-        rgb = read_small(path)
-        if rgb is not None:
-            out.append(median_green_red(rgb, rgb.mean(axis=2) > 0.06))
-    return out
+    """The real low-quality photos training sees (evaluate's real subset left out)."""
+    photos = sources.load_sources(sources.real_training_specs(root), max_side=SIDE, skip_unreadable=True)
+    return [median_green_red(ph.image.astype(np.float32) / 255.0, ph.fov) for ph in photos]
 
 
 def synthetic_ratios(root: Path, ranges: DegradeRanges, draws: int) -> list[float]:
-    """Hazed (haze probability 1) blur-family degradations of the clean DRIVE training photos."""
+    """Hazed (haze probability 1) blur-family degradations of 8 clean training photos."""
     ranges = ranges_with({"haze_probability": 1.0}, ranges)
     out = []
-    for i, path in enumerate(sorted((root / "drive" / "training" / "images").glob("*"))[:8]):
-        rgb = read_small(path)
-        if rgb is None:
-            continue
-        fov = rgb.mean(axis=2) > 0.05
+    for i, ph in enumerate(sources.load_sources(sources.train_clean_specs(root)[:8], max_side=SIDE)):
+        rgb = ph.image.astype(np.float32) / 255.0
         for d in range(draws):
-            hazed, _ = degrade(rgb, fov.astype(np.float32), "b", seed=100 * i + d, ranges=ranges)
-            out.append(median_green_red(hazed, fov))
+            hazed, _ = degrade(rgb, ph.fov.astype(np.float32), "b", seed=100 * i + d, ranges=ranges)
+            out.append(median_green_red(hazed, ph.fov))
     return out
 
 
 def summary(name: str, ratios: list[float], above: float) -> str:
     r = np.asarray(ratios)
     p50, p90, p97 = np.percentile(r, [50, 90, 97])
-    return (f"{name:<34} n={len(r):>4}  median G/R p50 {p50:.2f}  p90 {p90:.2f}  p97 {p97:.2f}  "
+    return (f"{name:<36} n={len(r):>4}  median G/R p50 {p50:.2f}  p90 {p90:.2f}  p97 {p97:.2f}  "
             f"max {r.max():.2f}  share above {above:.2f}: {np.mean(r > above):.1%}")
 
 
