@@ -170,6 +170,12 @@ class LossWeights:
     (core.training.vessel_loss; the trainer needs TrainConfig.vessel_loss_net)."""
     local_contrast: float = 0.0
     """Vessel-scale term: Charbonnier of the Weber local contrast (6 px scale) of output and target."""
+    blob: float = 0.0
+    """Lesion-like dots on the synthetic batch: core.training.blob_loss.new_blob_loss of the output
+    against the clean target (a dot the target has may be restored; one it lacks may not be made)."""
+    blob_real: float = 0.0
+    """The same on real low-quality patches against the input itself (reference = what was shot). In a
+    supervised run this loads the real photos and adds a batch of `data.real_batch` of them."""
 
     @classmethod
     def from_dict(cls, d: dict) -> "LossWeights":

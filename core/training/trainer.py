@@ -41,6 +41,7 @@ from core.progress import ProgressCallback, StopCallback, report
 from core.training import distributed as ddp
 from core.training.config import DataConfig, TrainConfig
 from core.training.datasets import RealSampler, ScaleJitter, SyntheticPool, drop_lowest_quality
+from core.training.blob_loss import new_blob_loss
 from core.training.losses import LossWeights, consistency_loss, ema_decay, ramp_weight, supervised_loss
 from core.training.perturb import PerturbStrength, perturb
 from core.training.vessel_loss import VesselLoss
@@ -219,6 +220,7 @@ class Trainer:
         self.out_dir = Path(config.output_dir)
         self.weights = LossWeights.from_dict(config.losses)
         self.ts = config.mode == "teacher_student"
+        self.uses_real = self.ts or self.weights.blob_real > 0
         self.device = torch.device(self.info.device)
 
         torch.manual_seed(config.seed)  # same initial weights on every rank (DDP broadcasts them anyway)
@@ -248,15 +250,15 @@ class Trainer:
         self.weak = PerturbStrength.from_dict(config.teacher_student.weak)
 
         d = config.data
-        if clean_sources is None or (self.ts and real_sources is None):
+        if clean_sources is None or (self.uses_real and real_sources is None):
             clean_sources, real_sources = self._load_data(clean_sources, real_sources)
         scales = ScaleJitter(d.scale_main, d.scale_wide, d.p_wide)
         self.pool = SyntheticPool(clean_sources, d.pool_size, d.pool_refresh, config.seed, self.info.rank, scales,
                                   p_clean=d.p_clean, p_photometric=d.p_photometric,
                                   defocus_sigma=d.defocus_sigma, degrade_ranges=d.degrade_ranges)
-        self.real = RealSampler(real_sources, config.seed, self.info.rank, scales) if self.ts else None
+        self.real = RealSampler(real_sources, config.seed, self.info.rank, scales) if self.uses_real else None
         self.clean_ids = sorted({s.id for s in clean_sources})
-        self.real_ids = sorted({s.id for s in real_sources}) if self.ts and real_sources else []
+        self.real_ids = sorted({s.id for s in real_sources}) if self.uses_real and real_sources else []
 
     # ------------------------------------------------------------------ data
     def _load_data(self, clean, real):
@@ -266,13 +268,13 @@ class Trainer:
         if root is None:
             raise FundusError("The research data folder was not found (set FUNDUS_DATA or data.root).")
         cache = Path(d.cache_dir) if d.cache_dir else user_cache_dir() / "training"
-        clean_specs, extra_specs, real_specs = training_specs(root, d, self.ts)
+        clean_specs, extra_specs, real_specs = training_specs(root, d, self.uses_real)
         if clean is None:
             clean = load_sources(clean_specs, cache, d.max_side)
             if extra_specs:
                 extra = load_sources(extra_specs, cache, d.max_side, skip_unreadable=True)
                 clean = [*clean, *drop_lowest_quality(extra, 0.2)]
-        if self.ts and real is None:
+        if self.uses_real and real is None:
             real = load_sources(real_specs, cache, d.max_side, skip_unreadable=True)
         return clean, real
 
@@ -394,12 +396,30 @@ class Trainer:
             parts.update(sup.parts)
             parts.update(cons.parts)
             parts["ramp"] = lam
+            real_in, real_out = r_strong, stu_out
+        elif self.uses_real:
+            assert self.real is not None
+            real_in, rm = (self._tensor(a) for a in self.real.sample(step, d.real_batch, d.patch))
+            out = self.net(torch.cat([x, real_in]), torch.cat([m, rm]))
+            b = x.shape[0]
+            sup_out, real_out = out.rows(0, b), out.rows(b)
+            sup = supervised_loss(sup_out, y, m, v, hv, self.weights, ph)
+            loss = sup.total
+            parts.update(sup.parts)
         else:
             out = self.net(x, m)
             sup_out = out
             sup = supervised_loss(out, y, m, v, hv, self.weights, ph)
             loss = sup.total
             parts.update(sup.parts)
+        if self.weights.blob:
+            lb = new_blob_loss(sup_out.image, y, m)
+            loss = loss + self.weights.blob * lb
+            parts["blob"] = float(lb.detach())
+        if self.weights.blob_real:
+            lbr = new_blob_loss(real_out.image, real_in, rm)
+            loss = loss + self.weights.blob_real * lbr
+            parts["blob_real"] = float(lbr.detach())
         if self.vessel_loss is not None:
             lv = self.vessel_loss(sup_out.image, y, m, v, hv)
             loss = loss + self.weights.vessel * lv

@@ -153,3 +153,13 @@ def test_lr_scale_puts_a_part_in_its_own_group_at_its_multiple_of_the_schedule(t
         scaled_param_groups(tr.model, {"stage9": 2.0})
     with pytest.raises(FundusError, match="positive"):
         scaled_param_groups(tr.model, {"stage3": 0.0})
+
+
+def test_blob_terms_in_a_supervised_run_load_and_use_real_photos(tmp_path):
+    """losses.blob_real makes a supervised run sample real patches (there is no teacher) and log both terms."""
+    cfg = tiny_config(tmp_path, steps=3, losses={"blob": 10.0, "blob_real": 10.0})
+    tr = Trainer(cfg, tiny_sources(3), tiny_sources(2, prefix="real"))
+    assert tr.teacher is None and tr.real is not None and tr.real_ids == ["real/0", "real/1"]
+    res = tr.run()
+    assert res.step == 3 and {"blob", "blob_real"} <= set(res.last_losses)
+    assert all(np.isfinite(res.last_losses[k]) and res.last_losses[k] >= 0 for k in ("blob", "blob_real"))
