@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, w in worst.items():
         print(f"{name}: worst real photos by correlation "
               + ", ".join(f"{i} {v:.3f}" for i, v in w["correlation"])
-              + "; by vessel ratio " + ", ".join(f"{i} {v:.3f}" for i, v in w["ratio"]))
+              + "; by vessel ratio " + ", ".join(f"{i} {v:.3f}" for i, v in w["ratio"])
+              + "; by blob ratio " + ", ".join(f"{i} {v:.2f}" for i, v in w["blobs"]))
     if args.sheet:
         save_png(args.sheet, worst_sheet(fns, photos, worst))
         print(f"contact sheet: {args.sheet}")

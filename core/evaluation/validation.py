@@ -192,11 +192,14 @@ def markdown(figures: Mapping[str, Mapping[str, float | None]], choice: Mapping[
 
 
 def worst_photos(real: Mapping[str, Any], name: str, n: int = 3) -> dict[str, list[tuple[str, float]]]:
-    """A candidate's `n` worst real photos by band-pass correlation and by vessel contrast ratio."""
+    """A candidate's `n` worst real photos by band-pass correlation, by vessel contrast ratio (lowest
+    first) and by lesion-like blob ratio (highest first: where the most dots were added)."""
     per = real["per_image"][name]
     corr = sorted((float(r["bandpass_correlation"]), i) for i, r in per.items())
     ratio = sorted((float(r["vessel_contrast_ratio"]), i) for i, r in per.items() if r["vessel_contrast_ratio"] is not None)
-    return {"correlation": [(i, v) for v, i in corr[:n]], "ratio": [(i, v) for v, i in ratio[:n]]}
+    blobs = sorted(((-float(r["blob_ratio"]), i) for i, r in per.items() if r.get("blob_ratio") is not None))
+    return {"correlation": [(i, v) for v, i in corr[:n]], "ratio": [(i, v) for v, i in ratio[:n]],
+            "blobs": [(i, -v) for v, i in blobs[:n]]}
 
 
 def snapshot_names(paths: Sequence[Path]) -> dict[str, Path]:

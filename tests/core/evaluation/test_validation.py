@@ -74,3 +74,6 @@ def test_worst_photos_name_the_photo_a_blotch_harms_most():
     assert worst["correlation"][0][0] == target and len(worst["correlation"]) == 2
     assert worst["correlation"][0][1] < worst["correlation"][1][1]
     assert all(v == 1.0 for _, v in V.worst_photos(tables["real"], "identity")["ratio"])
+    assert all(v == 1.0 for _, v in V.worst_photos(tables["real"], "identity")["blobs"])
+    blobs = worst["blobs"]
+    assert len(blobs) == 2 and blobs[0][1] >= blobs[1][1]  # highest (most dots added) first
