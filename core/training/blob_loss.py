@@ -18,9 +18,6 @@ is not penalised.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +29,7 @@ from core.imaging.measures import (
     BLOB_EDGE_RATIO,
     BLOB_SCALES,
     LEVEL_FLOOR,
+    _blob_sigmas,
 )
 from core.models.structured import MaskedBlur, gaussian_kernel
 
@@ -44,11 +42,8 @@ the term does not flatten all texture, only keep it under the threshold."""
 
 
 def blob_sigmas(diameter: float = WORKING_DIAMETER) -> list[float]:
-    """The measure's DoG centre sigmas at a FOV of `diameter` px (see measures._blob_sigmas)."""
-    lo, hi = (f * diameter / 2.0 / math.sqrt(2.0) for f in BLOB_DIAMETERS)
-    lo = max(lo, 0.6)
-    hi = max(hi, lo * 1.5)
-    return [float(s) for s in np.geomspace(lo, hi, BLOB_SCALES)]
+    """The measure's own DoG centre sigmas at a FOV of `diameter` px (so the two cannot drift apart)."""
+    return [float(v) for v in _blob_sigmas(diameter)]
 
 
 _cache: dict[tuple, torch.nn.Module | torch.Tensor] = {}
