@@ -27,7 +27,6 @@ from core.imaging.measures import (
     BLOB_CONTRAST,
     BLOB_DIAMETERS,
     BLOB_EDGE_RATIO,
-    BLOB_SCALES,
     LEVEL_FLOOR,
     _blob_sigmas,
 )
