@@ -79,6 +79,10 @@ class MageNetConfig:
     """Structured form: lowest detail-band gain the stage may use, MIN_DETAIL_GAIN (cards before 2.2:
     it may soften a band by up to 30 %) .. 0 (it may only sharpen). Why 0: 2.1's small negative gains
     on sharp-looking photos faded faint dark dots under the lesion detector's threshold."""
+    detail_oriented: bool = False
+    """Structured form: a positive detail gain sharpens only elongated structure, never a round dot
+    (core.models.structured.RoundStructure). False for cards before 2.3. Why: sharpening added
+    lesion-like dots on real photos (blob ratio 1.111 in the tenth round's detail-only run)."""
 
     def __post_init__(self) -> None:
         self.stage1_channels = tuple(int(c) for c in self.stage1_channels)  # type: ignore[assignment]
@@ -103,6 +107,8 @@ class MageNetConfig:
         self.detail_floor = float(self.detail_floor)
         if not MIN_DETAIL_GAIN <= self.detail_floor <= 0.0:
             raise ValueError(f"detail_floor must lie in {MIN_DETAIL_GAIN}..0 (0 = the detail stage never softens)")
+        if self.detail_oriented and self.output_form != "structured":
+            raise ValueError("detail_oriented needs the structured form (it shapes the detail stage's gains)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -345,7 +351,7 @@ class MageNet(nn.Module):
         self.structured = cfg.output_form == "structured"
         if self.structured:
             self.field_head = FieldHead(cfg.stage1_channels[0], cfg.stage2_channels[0], cfg.field_cell)
-            self.compose = StructuredOutput(cfg.detail_floor)
+            self.compose = StructuredOutput(cfg.detail_floor, cfg.detail_oriented)
 
     @classmethod
     def from_config(cls, config: MageNetConfig | Mapping[str, Any] | str | None = None) -> "MageNet":

@@ -47,6 +47,19 @@ FINE_SIGMA = 1.5
 """px at the working resolution: the fine (sharpening) band is x - blur(x, 1.5)."""
 CONTRAST_SIGMA = 6.0
 """px at 512 (1.2 % of the FOV diameter, the classical unsharp-mask scale): the local-contrast band."""
+ROUND_SIGMAS = (1.0, 1.8)
+"""px at 512: the Hessian scales at which an oriented detail stage looks for round structure, those of
+the lesion-blob measure's dots (0.3-1 % of the FOV diameter: sigma 0.6-1.8 px at 512)."""
+ROUND_EDGE_RATIO = 6.0
+"""A point is round when its principal curvatures share a sign and differ by less than this ratio:
+the blob measure's own test (core.imaging.measures.BLOB_EDGE_RATIO); a vessel's cross-section is
+far more elongated."""
+ROUND_CONTRAST = (0.02, 0.05)
+"""A round point counts from the first to fully at the second scale-normalised curvature relative to the
+local level (sigma^2 |trace| / level): below the blob measure's 8 % dots, so faint dots count, above
+the grain of flat ground (without it 80 % of the FOV reads as round, measured on real photos)."""
+LEVEL_SIGMA = 12.0
+"""px at 512: the broad local level the curvature is measured against."""
 MIN_WINDOW = 9
 """Local-minimum window at 1/4 resolution (36 px at the working resolution)."""
 _IDENTITY_GAIN_LOGIT = math.log((0.0 - math.log(MIN_GAIN)) / (math.log(MAX_GAIN) - 0.0))
@@ -269,14 +282,57 @@ def floor_that_recovers(a: torch.Tensor, floor: float) -> torch.Tensor:
     return a.clamp_min(floor)
 
 
+class RoundStructure(nn.Module):
+    """Per-pixel roundness in [0, 1] of x's green: 1 on dots (microaneurysm, exudate, noise-grain
+    sized), 0 on vessels and flat ground. No learned weights.
+
+    Why: a detail gain on 8 px cells sharpens a dot as much as the vessel beside it, and sharpened
+    dots are what the lesion-blob measure counts (the tenth round's detail-only run: 824 dots in,
+    929 out on real photos). With this map an oriented detail stage sharpens only elongated
+    structure; it may still soften dots. Hessian of the masked-blurred green at ROUND_SIGMAS, the
+    blob measure's roundness test made soft, the maximum over scales, dilated by one pixel so a
+    dot's sharpening ring goes with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blurs = nn.ModuleList(MaskedBlur(s) for s in ROUND_SIGMAS)
+        self.level = MaskedBlur(LEVEL_SIGMA)
+        k = torch.zeros(3, 1, 3, 3)
+        k[0, 0, 1] = torch.tensor([1.0, -2.0, 1.0])  # d2/dx2
+        k[1, 0, :, 1] = torch.tensor([1.0, -2.0, 1.0])  # d2/dy2
+        k[2, 0] = torch.tensor([[1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 0.0, 1.0]]) / 4.0  # d2/dxdy
+        self.register_buffer("hessian", k, persistent=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        green = x[:, 1:2]
+        lo = 1.0 / ROUND_EDGE_RATIO
+        level = self.level(green, mask).clamp_min(0.02)
+        c0, c1 = ROUND_CONTRAST
+        rounds = []
+        for sigma, blur in zip(ROUND_SIGMAS, self.blurs):
+            h = F.conv2d(F.pad(blur(green, mask), (1, 1, 1, 1), mode="replicate"), self.hessian.to(x.dtype))
+            dxx, dyy, dxy = h[:, :1], h[:, 1:2], h[:, 2:]
+            half_trace = 0.5 * (dxx + dyy).abs()
+            spread = torch.sqrt(0.25 * (dxx - dyy) ** 2 + dxy**2 + 1e-12)
+            ratio = (half_trace - spread).abs() / (half_trace + spread + 1e-6)  # |small| / |large| curvature
+            same_sign = (dxx * dyy - dxy**2 > 0).to(x.dtype)
+            strength = ((sigma**2 * 2.0 * half_trace / level - c0) / (c1 - c0)).clamp(0.0, 1.0)
+            rounds.append(same_sign * strength * ((ratio - lo) / (0.5 - lo)).clamp(0.0, 1.0))
+        r = torch.stack(rounds, dim=0).amax(dim=0)
+        return F.max_pool2d(r, 3, stride=1, padding=1) * mask
+
+
 class StructuredOutput(nn.Module):
     """Composes ``G * (x - V) + D`` from the heads' logits; no learned weights of its own."""
 
-    def __init__(self, detail_floor: float = MIN_DETAIL_GAIN) -> None:
+    def __init__(self, detail_floor: float = MIN_DETAIL_GAIN, oriented: bool = False) -> None:
         super().__init__()
         self.detail_floor = float(detail_floor)
         self.fine = MaskedBlur(FINE_SIGMA)
         self.contrast = MaskedBlur(CONTRAST_SIGMA)
+        self.round = RoundStructure() if oriented else None
+        """With it, a positive detail gain applies only to elongated structure (RoundStructure)."""
 
     def bands(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x's fine band (x - blur 1.5 px) and local-contrast band (blur 1.5 px - blur 6 px)."""
@@ -334,7 +390,12 @@ class StructuredOutput(nn.Module):
         )
         if self.detail_floor > MIN_DETAIL_GAIN:
             a = floor_that_recovers(a, self.detail_floor)  # no logit takes a band below it, none is frozen there
+        applied = a
+        if self.round is not None:
+            with torch.no_grad():
+                roundness = self.round(x, mask)
+            applied = a - roundness * a.clamp_min(0.0)  # round dots keep only a softening gain
         r = residual - self.contrast(residual, mask)
-        detail = gain * (a[:, :1] * fine_band + a[:, 1:2] * contrast_band + r) * mask
+        detail = gain * (applied[:, :1] * fine_band + applied[:, 1:2] * contrast_band + r) * mask
         out = gain * base + detail
         return out, Fields(gain, veil, a, detail)

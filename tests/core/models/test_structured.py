@@ -273,3 +273,46 @@ def test_fields_reach_pixels_by_plain_bicubic(cells: tuple[int, int], k: int, si
     ref = torch.nn.functional.interpolate(z, size=(cells[0] * k, cells[1] * k), mode="bicubic",
                                           align_corners=False)[..., : size[0], : size[1]]
     assert torch.allclose(S.cells_to_pixels(z, k, size), ref, atol=1e-5)
+
+
+def _dot_and_vessel(side: int = SIDE) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]]:
+    """An orange fundus with a dark microaneurysm-sized dot (sigma 1.2 px, 30 % deep) and a dark vessel
+    (a vertical line, sigma 1.5 px, 30 % deep); returns the image, the dot's and a vessel point's (row, col)."""
+    yy, xx = np.mgrid[:side, :side].astype(np.float32)
+    dot, vessel_col = (side // 2, side // 3), 2 * side // 3
+    shade = 1.0 - 0.3 * np.exp(-((yy - dot[0]) ** 2 + (xx - dot[1]) ** 2) / (2 * 1.2**2))
+    shade *= 1.0 - 0.3 * np.exp(-((xx - vessel_col) ** 2) / (2 * 1.5**2))
+    rgb = np.array([0.75, 0.4, 0.2], np.float32)[:, None, None] * shade[None]
+    return torch.from_numpy(rgb)[None] * _disc(side), dot, (side // 2, vessel_col)
+
+
+def test_roundness_marks_a_dot_and_not_a_vessel_or_flat_ground() -> None:
+    x, dot, vessel = _dot_and_vessel()
+    r = S.RoundStructure()(x, _disc())[0, 0]
+    assert float(r[dot]) > 0.9
+    assert float(r[vessel]) < 0.05
+    assert float(r[20:40, SIDE // 2 - 10 : SIDE // 2 + 10].max()) == 0.0  # flat ground is not round
+
+
+def test_an_oriented_detail_stage_sharpens_the_vessel_as_before_and_not_the_dot() -> None:
+    """detail_oriented (mage-s 2.3): a positive gain applies only to elongated structure, so sharpening
+    cannot add lesion-like dots; the same weights sharpen a vessel exactly as without it."""
+    x, dot, vessel = _dot_and_vessel()
+    m = _disc()
+    plain = _net(0, cues=True)
+    with torch.no_grad():
+        plain.stage3.detail.to_gains[-1].bias.fill_(1.0)  # both bands sharpened everywhere
+    oriented = MageNet(replace(plain.config, detail_oriented=True)).eval()
+    oriented.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        a, b = plain(x, m).image, oriented(x, m).image
+    g = 1
+    assert float(a[0, g][vessel]) < float(x[0, g][vessel]) - 0.005  # the vessel is darkened (sharpened)
+    assert abs(float(b[0, g][vessel]) - float(a[0, g][vessel])) < 1e-3  # ... as much with orientation
+    assert float(a[0, g][dot]) < float(b[0, g][dot]) - 0.005  # the plain stage deepens the dot
+    assert abs(float((b - x)[0, g][dot])) < abs(float((a - x)[0, g][dot])) / 3  # the oriented one barely
+
+
+def test_detail_oriented_needs_the_structured_form() -> None:
+    with pytest.raises(ValueError, match="structured"):
+        replace(preset("mage-s"), output_form="residual", detail_oriented=True)
